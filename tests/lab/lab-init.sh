@@ -35,6 +35,8 @@ mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts devpts /host/dev/pts
 mount -t tmpfs tmpfs /host/dev/shm
 mount -t tmpfs tmpfs /host/run
+# Unix sockets do not work on 9p; the lab has its own /tmp.
+mount -t tmpfs tmpfs /host/tmp
 mount -t debugfs debugfs /host/sys/kernel/debug 2>/dev/null
 ip link set lo up
 hostname "$(arg kemari.hostname)"
