@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The demo's lab half; runs inside the lab (see scripts/demo.sh).
+set -euo pipefail
+b=$KEMARI_BUILD
+step() { printf '\n== %s ==\n' "$*"; }
+
+step "lab kernel $(uname -r), $(nproc) vCPUs"
+step "KVM: a guest under kvm_amd (nested SVM)"
+modprobe kvm_amd
+"$b/tests/lab/kvm/kvm-hello" 5000
+
+if [ -x "$b/tests/lab/rdma/rdma-xfer" ]; then
+	step "Soft-RoCE: RDMA WRITE and SEND over rxe on a veth pair"
+	"$KEMARI_SRC/tests/lab/rdma/run.sh" "$b/tests/lab/rdma/rdma-xfer"
+fi
+if [ -x "$KEMARI_SRC/tests/lab/kmod/run.sh" ]; then
+	step "kemari.ko: build, load, /dev/kemari, unload"
+	"$KEMARI_SRC/tests/lab/kmod/run.sh"
+fi
+step "done"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The main job. For now (foundation): build kemari, boot the lab (Debian's
+# own kernel under QEMU TCG), run a KVM guest in it and show its output
+# and exit rate, bring up a Soft-RoCE link and pass RDMA traffic, and load
+# kemari.ko. Later work turns this into the protected-VM failover demo.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+cd "$src"
+bash scripts/deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)"
+exec tests/lab/lab-run --timeout 600 -- bash scripts/demo-lab.sh
