@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The primary's epoch engine: harvest, then BEGIN -> PAGES... -> STATE...
+ * -> COMMIT, then wait for ACK. Sends go through the sticky-error stream;
+ * the error is checked once, before waiting for the ACK.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "primary_int.h"
+
+typedef uint64_t __attribute__((may_alias)) word_t;
+
+static bool page_is_zero(const uint8_t *page)
+{
+	const word_t *w = (const word_t *)page;
+	word_t acc = 0;
+	unsigned int i;
+
+	/* Most dirty pages are not zero: decide on the first word. */
+	if (w[0])
+		return false;
+	for (i = 1; i < KM_PAGE_SIZE / sizeof(*w); i++)
+		acc |= w[i];
+	return !acc;
+}
+
+static void absorb(struct km_primary *p, const void *buf, size_t len)
+{
+	XXH3_64bits_update(p->xxh, buf, len);
+	if (p->cfg.data_auth)
+		crypto_generichash_update(&p->mac, buf, len);
+}
+
+static void account(struct km_primary *p, const struct iovec *iov, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		p->es.wire_bytes += iov[i].iov_len;
+}
+
+static void report_progress(struct km_primary *p, uint64_t pages)
+{
+	struct km_sync_progress *pr = &p->progress;
+	uint64_t dt = km__now_ns() - p->sync_start_ns;
+
+	pr->bytes_done += pages * KM_PAGE_SIZE;
+	pr->rate_bps = dt ? pr->bytes_done * 1000000000ull / dt : 0;
+	pr->eta_ms = 0;
+	if (!pr->round && pr->rate_bps && pr->bytes_done < pr->bytes_total)
+		pr->eta_ms = (pr->bytes_total - pr->bytes_done) * 1000 /
+			     pr->rate_bps;
+	if (p->sync_opts->progress)
+		p->sync_opts->progress(p->sync_opts->opaque, pr);
+}
+
+/* Data iovecs of the pending message: guest memory, or the bounce copy. */
+static int data_iov(struct km_primary *p, struct iovec *iov)
+{
+	const uint8_t *mem = p->cfg.mem;
+	uint8_t *b = p->bounce;
+	uint32_t i;
+	int n = 0;
+
+	for (i = 0; i < p->nruns; i++) {
+		const struct km_page_run *r = &p->runs[i];
+		size_t len = (size_t)r->count * KM_PAGE_SIZE;
+
+		if (r->flags & KM_RUN_ZERO)
+			continue;
+		if (p->sync) {
+			memcpy(b, mem + r->first * KM_PAGE_SIZE, len);
+			b += len;
+			continue;
+		}
+		iov[n].iov_base = (void *)(mem + r->first * KM_PAGE_SIZE);
+		iov[n++].iov_len = len;
+	}
+	if (p->sync && b != p->bounce) {
+		iov[0].iov_base = p->bounce;
+		iov[n++].iov_len = (size_t)(b - p->bounce);
+	}
+	return n;
+}
+
+static void flush_pages(struct km_primary *p)
+{
+	size_t len =
+		km_wire_encode_pages(p->meta, p->runs, p->nruns, p->data_pages);
+	uint64_t covered = 0;
+	int i, n;
+
+	if (!p->nruns)
+		return;
+	p->iov[0].iov_base = p->meta;
+	p->iov[0].iov_len = len;
+	n = 1 + data_iov(p, p->iov + 1);
+	if (p->cfg.data_auth)
+		crypto_generichash_update(&p->mac, p->meta, KM_WIRE_HDR_SIZE);
+	absorb(p, p->meta + KM_WIRE_HDR_SIZE, len - KM_WIRE_HDR_SIZE);
+	for (i = 1; i < n; i++)
+		absorb(p, p->iov[i].iov_base, p->iov[i].iov_len);
+	km_transport_sendv(p->t, p->iov, n);
+	account(p, p->iov, n);
+	for (i = 0; i < (int)p->nruns; i++)
+		covered += p->runs[i].count;
+	p->nmsgs++;
+	p->nruns = 0;
+	p->data_pages = 0;
+	if (p->sync_opts)
+		report_progress(p, covered);
+}
+
+static void add_page(struct km_primary *p, uint64_t pfn)
+{
+	const uint8_t *page = (const uint8_t *)p->cfg.mem + pfn * KM_PAGE_SIZE;
+	uint32_t flags = page_is_zero(page) ? KM_RUN_ZERO : 0;
+	struct km_page_run *r = p->nruns ? &p->runs[p->nruns - 1] : NULL;
+
+	p->es.pages++;
+	if (flags)
+		p->es.zero_pages++;
+	if (r && r->first + r->count == pfn && r->flags == flags) {
+		r->count++;
+	} else {
+		if (p->nruns == KM_PAGES_MAX_RUNS)
+			flush_pages(p);
+		p->runs[p->nruns++] = (struct km_page_run){ pfn, 1, flags };
+	}
+	if (!flags && ++p->data_pages == KM_FLUSH_PAGES)
+		flush_pages(p);
+}
+
+static void send_pages(struct km_primary *p)
+{
+	uint64_t w, pfn;
+
+	for (w = 0; w < p->nwords; w++) {
+		uint64_t bits = p->bitmap[w];
+
+		while (bits) {
+			pfn = w * 64 + (uint64_t)__builtin_ctzll(bits);
+			bits &= bits - 1;
+			add_page(p, pfn);
+		}
+	}
+	flush_pages(p);
+}
+
+static int send_blob(struct km_primary *p, const struct km_blob *b)
+{
+	uint8_t hdr[KM_WIRE_HDR_SIZE + KM_STATE_META_SIZE];
+	struct iovec iov[2];
+	size_t len = km_wire_encode_state(hdr, b->tag, b->len);
+
+	iov[0] = (struct iovec){ hdr, len };
+	iov[1] = (struct iovec){ (void *)b->data, b->len };
+	if (p->cfg.data_auth)
+		crypto_generichash_update(&p->mac, hdr, KM_WIRE_HDR_SIZE);
+	absorb(p, hdr + KM_WIRE_HDR_SIZE, KM_STATE_META_SIZE);
+	absorb(p, b->data, b->len);
+	p->nmsgs++;
+	account(p, iov, 2);
+	return km_transport_sendv(p->t, iov, b->len ? 2 : 1);
+}
+
+static int check_blobs(struct km_primary *p, const struct km_blob *blobs,
+		       unsigned int n)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < n; i++) {
+		bool dup = false;
+
+		for (j = 0; j < i; j++)
+			dup |= blobs[j].tag == blobs[i].tag;
+		if (!blobs[i].tag || dup || blobs[i].len > KM_STATE_MAX_DATA) {
+			snprintf(
+				p->err, sizeof(p->err),
+				"state blob %u: tag %u must be non-zero and unique, length %u at most %u",
+				i, blobs[i].tag, blobs[i].len,
+				KM_STATE_MAX_DATA);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static void send_begin(struct km_primary *p, uint64_t epoch)
+{
+	struct km_msg_begin b = { epoch, p->cfg.generation,
+				  p->sync ? KM_BEGIN_SYNC : 0 };
+	uint8_t buf[KM_WIRE_HDR_SIZE + KM_BEGIN_SIZE];
+	size_t len = km_wire_encode_begin(buf, &b);
+
+	XXH3_64bits_reset(p->xxh);
+	if (p->cfg.data_auth) {
+		crypto_generichash_init(&p->mac, p->sess.key,
+					sizeof(p->sess.key), KM_MAC_SIZE);
+		crypto_generichash_update(&p->mac, buf, len);
+	}
+	p->es.wire_bytes += len;
+	km_transport_send(p->t, buf, len);
+}
+
+static void send_commit(struct km_primary *p, uint64_t epoch)
+{
+	struct km_msg_commit c = {
+		.epoch = epoch,
+		.generation = p->cfg.generation,
+		.digest = XXH3_64bits_digest(p->xxh),
+		.flags = p->cfg.data_auth ? KM_COMMIT_MAC : 0,
+		.nmsgs = p->nmsgs,
+	};
+	uint8_t buf[KM_WIRE_HDR_SIZE + KM_COMMIT_SIZE + KM_MAC_SIZE];
+	size_t len;
+
+	if (p->cfg.data_auth) {
+		/* The tag covers the fields it travels with, except itself. */
+		km_wire_encode_commit(buf, &c);
+		crypto_generichash_update(&p->mac, buf + KM_WIRE_HDR_SIZE,
+					  KM_COMMIT_SIZE);
+		crypto_generichash_final(&p->mac, c.mac, KM_MAC_SIZE);
+	}
+	len = km_wire_encode_commit(buf, &c);
+	p->es.wire_bytes += len;
+	km_transport_send(p->t, buf, len);
+}
+
+static int wait_ack(struct km_primary *p, uint64_t epoch)
+{
+	uint8_t raw[KM_CTL_MAX];
+	struct km_msg_ack ack;
+	struct km_wire_hdr h;
+	int r;
+
+	r = km__recv_ctl(p->t, raw, &h, p->err, sizeof(p->err));
+	r = r ?: km_wire_decode_ack(&h, raw + KM_WIRE_HDR_SIZE, h.length, &ack);
+	if (!r && (ack.epoch != epoch || ack.generation != p->cfg.generation))
+		r = -KM_ESEQUENCE;
+	return r;
+}
+
+static int fail(struct km_primary *p, int r, const char *what)
+{
+	if (!p->err[0])
+		snprintf(p->err, sizeof(p->err), "epoch %llu: %s: %s",
+			 (unsigned long long)p->epoch + 1, what,
+			 km_strerror(r));
+	return r;
+}
+
+int km__primary_ship(struct km_primary *p, bool sync,
+		     const struct km_blob *blobs, unsigned int nblobs)
+{
+	uint64_t epoch = p->epoch + 1, t0 = km__now_ns(), t1;
+	unsigned int i;
+	int r;
+
+	p->sync = sync;
+	p->nmsgs = 0;
+	send_begin(p, epoch);
+	send_pages(p);
+	for (i = 0; i < nblobs; i++)
+		send_blob(p, &blobs[i]);
+	send_commit(p, epoch);
+	r = km_transport_error(p->t);
+	t1 = km__now_ns();
+	p->es.send_ns = t1 - t0;
+	if (r)
+		return fail(p, r, "sending to the secondary failed");
+	r = wait_ack(p, epoch);
+	p->es.ack_ns = km__now_ns() - t1;
+	if (r)
+		return fail(p, r, "no valid ACK from the secondary");
+	p->epoch = epoch;
+	return 0;
+}
+
+int km__primary_harvest(struct km_primary *p)
+{
+	uint64_t w;
+	int r;
+
+	memset(p->bitmap, 0, p->nwords * sizeof(*p->bitmap));
+	r = p->cfg.dirty(p->cfg.dirty_opaque, p->bitmap, p->npages);
+	if (r) {
+		snprintf(p->err, sizeof(p->err),
+			 "the dirty-page source failed: %s", strerror(-r));
+		return r;
+	}
+	for (w = 0; w < p->nwords; w++) {
+		p->bitmap[w] |= p->pending[w];
+		p->pending[w] = 0;
+	}
+	if (p->npages % 64)
+		p->bitmap[p->nwords - 1] &= (1ull << (p->npages % 64)) - 1;
+	return 0;
+}
+
+int km_primary_epoch(struct km_primary *p, const struct km_blob *blobs,
+		     unsigned int nblobs)
+{
+	uint64_t t0 = km__now_ns();
+	int r;
+
+	if (km_transport_error(p->t))
+		return km_transport_error(p->t);
+	r = check_blobs(p, blobs, nblobs);
+	r = r ?: km__primary_harvest(p);
+	if (r)
+		return r;
+	memset(&p->es, 0, sizeof(p->es));
+	p->es.harvest_ns = km__now_ns() - t0;
+	r = km__primary_ship(p, false, blobs, nblobs);
+	if (r)
+		return r;
+	p->es.epoch = p->epoch;
+	p->es.pause_ns = p->es.harvest_ns + p->es.send_ns + p->es.ack_ns;
+	km__stats_add(&p->stats, &p->es);
+	return 0;
+}
+
+static int check_config(const struct km_primary_config *cfg, char *err,
+			size_t errlen)
+{
+	if (!cfg->mem || !cfg->mem_size || cfg->mem_size % KM_PAGE_SIZE ||
+	    (uintptr_t)cfg->mem % KM_PAGE_SIZE) {
+		snprintf(
+			err, errlen,
+			"guest memory must be a non-empty, page-aligned mapping whose size is a multiple of %u",
+			KM_PAGE_SIZE);
+		return -EINVAL;
+	}
+	if (!cfg->dirty || !cfg->key || cfg->key_len < KM_KEY_MIN) {
+		snprintf(
+			err, errlen,
+			"a dirty-page source and a pre-shared key of at least %d bytes are required",
+			KM_KEY_MIN);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int alloc_engine(struct km_primary *p)
+{
+	p->nwords = (p->npages + 63) / 64;
+	p->bitmap = calloc(p->nwords, sizeof(*p->bitmap));
+	p->pending = calloc(p->nwords, sizeof(*p->pending));
+	p->bounce = malloc((size_t)KM_FLUSH_PAGES * KM_PAGE_SIZE);
+	p->xxh = XXH3_createState();
+	if (!p->bitmap || !p->pending || !p->bounce || !p->xxh)
+		return -ENOMEM;
+	return 0;
+}
+
+int km_primary_create(const struct km_primary_config *cfg,
+		      struct km_transport *t, struct km_primary **out,
+		      char *err, size_t errlen)
+{
+	struct km_primary *p;
+	int r;
+
+	r = check_config(cfg, err, errlen);
+	if (r)
+		goto err_close_transport;
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		r = -ENOMEM;
+		goto err_close_transport;
+	}
+	p->cfg = *cfg;
+	p->t = t;
+	p->npages = cfg->mem_size / KM_PAGE_SIZE;
+	p->sess.mem_size = cfg->mem_size;
+	p->sess.flags = cfg->data_auth ? KM_HELLO_DATA_AUTH : 0;
+	r = alloc_engine(p);
+	r = r ?: t->ops->set_timeout(t, cfg->ack_timeout_ms);
+	r = r	  ?:
+		    km__auth_client(t, cfg->key, cfg->key_len, &p->sess, p->err,
+				    sizeof(p->err));
+	if (r)
+		goto err_destroy;
+	p->epoch = p->sess.last_epoch;
+	*out = p;
+	return 0;
+
+err_destroy:
+	snprintf(err, errlen, "%s", p->err[0] ? p->err : km_strerror(r));
+	km_primary_destroy(p);
+	return r;
+err_close_transport:
+	km_transport_close(t);
+	return r;
+}
+
+uint64_t km_primary_last_epoch(const struct km_primary *p)
+{
+	return p->epoch;
+}
+
+void km_primary_stats(const struct km_primary *p, struct km_stats *st)
+{
+	km__stats_get(&p->stats, st);
+}
+
+const char *km_primary_strerror(const struct km_primary *p)
+{
+	return p->err;
+}
+
+void km_primary_destroy(struct km_primary *p)
+{
+	if (!p)
+		return;
+	km_transport_close(p->t);
+	XXH3_freeState(p->xxh);
+	free(p->bounce);
+	free(p->pending);
+	free(p->bitmap);
+	sodium_memzero(&p->sess, sizeof(p->sess));
+	free(p);
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Private to primary.c and sync.c: the primary's engine state. */
+#ifndef KEMARI_REPLICATOR_PRIMARY_INT_H
+#define KEMARI_REPLICATOR_PRIMARY_INT_H
+
+#include <sodium.h>
+#include <xxhash.h>
+
+#include "replicator_int.h"
+
+/*
+ * A PAGES message is flushed once it holds this many data pages, so the
+ * secondary's receive and checksum of one message overlap with the
+ * primary's checksum and send of the next.
+ */
+#define KM_FLUSH_PAGES 64u
+
+struct km_primary {
+	struct km_primary_config cfg;
+	struct km_transport *t;
+	struct km__session sess;
+	uint64_t npages;
+	uint64_t nwords; /* bitmap words */
+	uint64_t *bitmap; /* the epoch being shipped */
+	uint64_t *pending; /* left dirty by the initial sync */
+	uint64_t epoch; /* last acked */
+
+	/* The message under construction. */
+	struct km_page_run runs[KM_PAGES_MAX_RUNS];
+	uint32_t nruns;
+	uint32_t data_pages;
+	uint8_t meta[KM_WIRE_HDR_SIZE + KM_PAGES_META_FIXED +
+		     KM_PAGES_MAX_RUNS * KM_PAGE_RUN_SIZE];
+	struct iovec iov[KM_PAGES_MAX_RUNS + 1];
+	uint8_t *bounce; /* sync rounds copy here: the guest is running */
+
+	/* The epoch under construction. */
+	bool sync;
+	uint32_t nmsgs;
+	struct km_epoch_stats es;
+	XXH3_state_t *xxh;
+	crypto_generichash_state mac;
+
+	/* Initial-sync progress, NULL outside km_primary_sync(). */
+	const struct km_sync_opts *sync_opts;
+	struct km_sync_progress progress;
+	uint64_t sync_start_ns;
+
+	struct km__stats_ring stats;
+	char err[256];
+};
+
+/** km__primary_harvest() - fill p->bitmap from the dirty source + pending. */
+int km__primary_harvest(struct km_primary *p);
+
+/**
+ * km__primary_ship() - send one epoch of p->bitmap and wait for its ACK.
+ * @sync: an initial-sync round (pages copied first: the guest runs).
+ */
+int km__primary_ship(struct km_primary *p, bool sync,
+		     const struct km_blob *blobs, unsigned int nblobs);
+
+#endif
