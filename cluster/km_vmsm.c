@@ -449,6 +449,8 @@ static void promoted(struct km_vmsm *sm, struct km_vmsm_actions *act)
 	act->flags |= KM_ACT_BROADCAST | KM_ACT_PERSIST;
 	if (sm->takeover)
 		act->flags |= KM_ACT_BLACKBOX;
+	else
+		sm->reason[0] = '\0';
 	sm->takeover = false;
 	if (sm->protected && sm->peer_present) {
 		sm->conn = KM_CONN_CONNECTING;
