@@ -283,6 +283,7 @@ int kd_vm_admin(struct kd_vm *vm, enum km_ipc_cmd cmd, const char *peer,
 {
 	struct km_vmsm_event ev = { 0 };
 	int type = admin_event(cmd), r;
+	char saved[KM_VMSM_REASON_MAX];
 
 	if (type < 0) {
 		snprintf(msg, len, "unknown command %u", (unsigned int)cmd);
@@ -299,9 +300,16 @@ int kd_vm_admin(struct kd_vm *vm, enum km_ipc_cmd cmd, const char *peer,
 			return r;
 		qb_log(LOG_NOTICE, "%s: failover drill requested", vm->cfg->name);
 	}
+	/* A refused command is answered to the operator who gave it; the
+	 * status keeps saying why the VM is in the state it is in. */
+	snprintf(saved, sizeof(saved), "%s", vm->sm.reason);
 	ev.type = (enum km_vmsm_event_type)type;
 	r = kd_vm_event(vm, &ev);
 	snprintf(msg, len, "%s", r ? vm->sm.reason : "ok");
+	if (r) {
+		snprintf(vm->sm.reason, sizeof(vm->sm.reason), "%s", saved);
+		kd_ipc_publish_vm(vm->kd, vm);
+	}
 	return r;
 }
 

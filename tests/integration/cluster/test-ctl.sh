@@ -1,0 +1,95 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# kemarictl against a running pair: status, --json, events, commands and
+# their exit codes, config check, and IPC authorisation (root and the
+# configured group only).
+. "$(dirname "$0")/pair.sh"
+IPC_GROUP=nogroup	# exists everywhere; stands in for haclient
+
+expect_rc() {
+	local want=$1 got
+	shift
+	"$@" > "$W/out" 2>&1
+	got=$?
+	[ "$got" = "$want" ] || { cat "$W/out"; fail "'$*' exited $got, wanted $want"; }
+}
+
+pair_up
+
+# Not running: exit 3 (a service name nobody serves).
+expect_rc 3 ctl alpha -s kemari-nobody status
+grep -q "is kemarid running" "$W/out" || fail "no hint when kemarid is absent"
+
+# Authorisation: an unknown uid in no group is refused (4), the same uid
+# with the configured group as its gid is let in.
+expect_rc 4 on alpha setpriv --reuid 4242 --regid 4242 --clear-groups \
+	"$KEMARICTL" status
+grep -q "permission denied" "$W/out" || fail "refusal does not say why"
+grep -q "IPC: refused uid 4242" "$W/alpha/kemarid.log" || fail "refusal not logged"
+expect_rc 0 on alpha setpriv --reuid 4242 --regid nogroup --clear-groups \
+	"$KEMARICTL" status
+log "IPC: uid 4242 refused, uid 4242 with group nogroup accepted"
+
+# Event stream: started before the change, with timestamps.
+ctl beta events --timestamps > "$W/events" 2>&1 &
+EXTRA_PIDS+=($!)
+wait_for 10 grep -q "^.* exists -$" "$W/events" || fail "no end-of-dump in events"
+
+# Commands and their exit codes.
+expect_rc 2 ctl alpha protect web1
+expect_rc 2 ctl alpha protect web1 --peer gamma
+grep -q "configured with peer beta, not gamma" "$W/out" || fail "wrong-peer message"
+expect_rc 6 ctl alpha protect web9 --peer beta
+expect_rc 1 ctl alpha switchover web1
+grep -q "runs on the Primary's node" "$W/out" || fail "switchover refusal: $(cat "$W/out")"
+status_of alpha web1 | grep -q reason: && fail "a refused command left a reason in status"
+protect_on alpha
+expect_rc 1 ctl alpha protect web1 --peer beta
+grep -q "already protected" "$W/out" || fail "double protect not refused"
+expect_rc 1 ctl beta switchover web1
+grep -q "runs on the Primary's node" "$W/out" || fail "switchover on Secondary"
+
+# status text
+status_of alpha web1 > "$W/st"
+grep -q "^web1 role:Primary generation:1 suspended:no$" "$W/st" || fail "status: $(cat "$W/st")"
+grep -q "^  beta connection:Connected role:Secondary$" "$W/st" || fail "status peer line"
+grep -q "^    replication:Lockstep peer-replica:UpToDate$" "$W/st" || fail "status repl line"
+
+# --json parses and says the same
+ctl beta status --json > "$W/json" || fail "status --json"
+[ "$(jq -r '.vms[0].role' "$W/json")" = Secondary ] || fail "json role"
+[ "$(jq -r '.vms[0].peer.role' "$W/json")" = Primary ] || fail "json peer role"
+[ "$(jq -r '.vms[0].peer.replication' "$W/json")" = Lockstep ] || fail "json repl"
+[ "$(jq -r '.vms[0].generation' "$W/json")" = 1 ] || fail "json generation"
+[ "$(jq -r '.node.quorate' "$W/json")" = true ] || fail "json quorate"
+
+# events: the initial dump and the changes that protect caused
+wait_for 10 grep -q "change vm name:web1 .*replica:UpToDate" "$W/events" ||
+	{ cat "$W/events"; fail "no replica change event"; }
+grep -qE "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+[+-][0-9]{2}:[0-9]{2} exists node name:beta connected:yes quorate:yes" "$W/events" ||
+	{ cat "$W/events"; fail "exists node line"; }
+grep -q "exists peer name:web1 peer-node:alpha present:yes connection:StandAlone" "$W/events" ||
+	fail "exists peer line"
+grep -q "change peer name:web1 peer-node:alpha.*role:Primary" "$W/events" ||
+	{ cat "$W/events"; fail "peer role change"; }
+grep -q "change peer name:web1 peer-node:alpha.*replication:Lockstep" "$W/events" ||
+	fail "replication change"
+ctl alpha events --now > "$W/now" || fail "events --now"
+[ "$(tail -1 "$W/now")" = "exists -" ] || fail "events --now did not end with 'exists -'"
+grep -c "^exists" "$W/now" | grep -qx 4 || fail "events --now: $(cat "$W/now")"
+log "events: $(wc -l < "$W/events") lines; status and --json agree"
+
+# config check
+expect_rc 0 "$KEMARICTL" config check -c "$W/alpha/kemari.conf"
+grep -q "ok, 1 VM(s): web1 (alpha, beta)" "$W/out" || fail "config check output"
+sed 's/delay_ms =/delay =/' "$W/alpha/kemari.conf" > "$W/bad.conf"
+expect_rc 5 "$KEMARICTL" config check -c "$W/bad.conf"
+n=$(grep -n "delay =" "$W/bad.conf" | cut -d: -f1)
+grep -qx "$W/bad.conf:$n: unknown setting 'delay' in fencing" "$W/out" ||
+	{ cat "$W/out"; fail "config check: no file:line"; }
+log "config check reports $(cat "$W/out")"
+
+# unprotect
+expect_rc 0 ctl alpha unprotect web1
+wait_for 10 is beta web1 replica Outdated || fail "unprotect did not reach beta"
+log "PASS"
