@@ -243,6 +243,9 @@ int km__auth_server(struct km_transport *t, const uint8_t *key, size_t key_len,
 	r = r ?: server_challenge(t, key, key_len, body, nonce);
 	r = r ?: server_verify(t, key, key_len, body, nonce, err, errlen);
 	r = r ?: server_check(s, &hello, err, errlen);
+	if (r && !*err)
+		snprintf(err, errlen, "handshake with the primary failed: %s",
+			 km_strerror(r));
 	if (r) {
 		km__send_error(t, r, 0, err);
 		return r;
