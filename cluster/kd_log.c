@@ -14,15 +14,19 @@
 #define BLACKBOX_SIZE (1024 * 1024)
 
 /* Debug is for kemarid's own files; libqb's IPC chatter stays at info. */
-#define OWN_FILES "kemarid.c,kd_vm.c,kd_corosync.c,kd_ipc.c,kd_child.c"
+static const char *const own_files[] = {
+	"kemarid.c", "kd_vm.c", "kd_corosync.c", "kd_ipc.c", "kd_child.c",
+};
 
 static void filter(int target, bool debug)
 {
+	size_t i;
+
 	qb_log_filter_ctl(target, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*",
 			  LOG_INFO);
-	if (debug)
+	for (i = 0; debug && i < sizeof(own_files) / sizeof(own_files[0]); i++)
 		qb_log_filter_ctl(target, QB_LOG_FILTER_ADD,
-				  QB_LOG_FILTER_FILE, OWN_FILES, LOG_DEBUG);
+				  QB_LOG_FILTER_FILE, own_files[i], LOG_DEBUG);
 }
 
 void kd_log_init(bool foreground, bool debug)

@@ -173,10 +173,11 @@ static int run(struct kd *kd, const struct opts *o)
 	r = start_cluster(kd, o);
 	if (r)
 		goto err_cs;
-	qb_log(LOG_NOTICE, "kemarid on node %s: %zu VM(s), backend %s",
-	       kd->node, kd->n_vms, kd->backend->name);
-	sd_notifyf(0, "READY=1\nSTATUS=node %s, %zu VM(s)", kd->node,
-		   kd->n_vms);
+	qb_log(LOG_NOTICE, "kemarid running: node %s, %zu VM(s), backend %s",
+	       kd->node[0] ? kd->node : "(waiting for corosync)", kd->n_vms,
+	       kd->backend->name);
+	sd_notifyf(0, "READY=1\nSTATUS=node %s, %zu VM(s)",
+		   kd->node[0] ? kd->node : "unknown", kd->n_vms);
 	watchdog_kick(kd);
 	qb_loop_run(kd->loop);
 	sd_notify(0, "STOPPING=1");

@@ -28,6 +28,8 @@
 typedef int (*handler_fn)(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 			  struct km_vmsm_actions *act);
 
+static void promoted(struct km_vmsm *sm, struct km_vmsm_actions *act);
+
 static int __attribute__((format(printf, 3, 4)))
 refuse(struct km_vmsm *sm, int err, const char *fmt, ...)
 {
@@ -153,6 +155,12 @@ static int on_peer_join(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 		sm->fence = KM_FENCE_NONE;
 	if (sm->protected && sm->conn == KM_CONN_STANDALONE)
 		sm->conn = KM_CONN_CONNECTING;
+	/* Our Secondary is back before it was fenced: it is not running the
+	 * VM, so run on and protect again (a resync, it may have lost
+	 * epochs meanwhile). */
+	if (sm->role == KM_ROLE_PRIMARY && sm->suspended && sm->protected &&
+	    !sm->pending)
+		promoted(sm, act);
 	return 0;
 }
 

@@ -175,8 +175,9 @@ corosync_start() {
 
 kemarid_start() {
 	local n=$1
-	ip netns exec "$(ns "$n")" "$KEMARID" -f -c "$W/$n/kemari.conf" \
-		>> "$W/$n/kemarid.log" 2>&1 &
+	# KEMARID_ENV: extra environment (e.g. NOTIFY_SOCKET) for this start.
+	ip netns exec "$(ns "$n")" env $KEMARID_ENV "$KEMARID" -f \
+		-c "$W/$n/kemari.conf" >> "$W/$n/kemarid.log" 2>&1 &
 	echo $! > "$W/$n/kemarid.pid"
 	echo $! >> "$W/pids"
 }

@@ -89,6 +89,28 @@ grep -qx "$W/bad.conf:$n: unknown setting 'delay' in fencing" "$W/out" ||
 	{ cat "$W/out"; fail "config check: no file:line"; }
 log "config check reports $(cat "$W/out")"
 
+# systemd: READY=1 once up, WATCHDOG=1 every WATCHDOG_USEC/2. Restart
+# beta's kemarid under a stand-in notify socket (alpha only outdates it
+# meanwhile, so it is not powered off).
+echo outdate > "$W/fence-mode"
+"$(dirname "$0")/notify-listen.py" "$W/notify" 6 > "$W/notify.out" &
+EXTRA_PIDS+=($!)
+wait_for 5 grep -q listening "$W/notify.out" || fail "notify listener"
+kill "$(pid_of beta kemarid)"
+wait "$(pid_of beta kemarid)" 2>/dev/null
+KEMARID_ENV="NOTIFY_SOCKET=$W/notify WATCHDOG_USEC=1000000" kemarid_start beta
+wait_for 15 node_quorate beta || fail "beta's kemarid did not come back"
+sleep 3
+grep -q " READY=1$" "$W/notify.out" || { cat "$W/notify.out"; fail "no READY=1"; }
+grep -q " STATUS=node beta, 1 VM(s)$" "$W/notify.out" || fail "no STATUS"
+kicks=$(grep -c " WATCHDOG=1$" "$W/notify.out")
+[ "$kicks" -ge 5 ] || { cat "$W/notify.out"; fail "only $kicks watchdog kicks in 3 s at 1 s WatchdogSec"; }
+log "systemd: READY=1 and $kicks WATCHDOG=1 kicks"
+# Whether alpha's fence (exit 4) or beta's return came first decides if
+# alpha resumed protection by itself; reprotect covers the other order.
+ctl alpha reprotect web1 > /dev/null 2>&1
+wait_for 10 lockstep alpha || fail "no Lockstep after beta's kemarid restart"
+
 # unprotect
 expect_rc 0 ctl alpha unprotect web1
 wait_for 10 is beta web1 replica Outdated || fail "unprotect did not reach beta"

@@ -279,6 +279,25 @@ Test(vmsm, primary_survives_lost_secondary_with_outdate)
 	cr_assert_eq(nodes[0].sm.generation, 1, "no promotion, no new generation");
 }
 
+Test(vmsm, secondary_back_before_fence_resumes_protection)
+{
+	protected_pair();
+	linked = false;
+	leave(0);
+	cr_assert(nodes[0].sm.suspended);
+	/* The Secondary's kemarid restarts: same state on disk, no VM. */
+	boot(1, 1, KM_REPLICA_UPTODATE);
+	linked = true;
+	send_ev(1, KM_EV_QUORATE);
+	send_ev(0, KM_EV_PEER_JOIN);
+	send_ev(1, KM_EV_PEER_JOIN);
+	cr_assert_eq(nodes[0].cancels, 1);
+	fence_result(0, KM_FENCE_RC_PEER_OUTDATED);	/* late, ignored */
+	cr_assert_not(nodes[0].sm.suspended, "still frozen with the peer back");
+	assert_lockstep(0);
+	cr_assert_eq(nodes[0].sm.generation, 1);
+}
+
 Test(vmsm, fenced_but_not_quorate_waits_for_quorum)
 {
 	protected_pair();
