@@ -69,8 +69,8 @@ static void child_timeout(void *data)
 {
 	struct kd_child *c = data;
 
-	qb_log(LOG_WARNING, "%s: pid %d timed out, killing it",
-	       "child", (int)c->pid);
+	qb_log(LOG_WARNING, "%s: pid %d timed out, killing it", "child",
+	       (int)c->pid);
 	c->timed_out = true;
 	kill(c->pid, SIGKILL);
 }

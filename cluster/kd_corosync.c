@@ -38,11 +38,11 @@ static bool cs_backoff(unsigned int *attempt)
 	return true;
 }
 
-#define CS_RETRY(res, call)                                                  \
-	do {                                                                 \
-		unsigned int attempt__ = 0;                                  \
-		do {                                                         \
-			(res) = (call);                                      \
+#define CS_RETRY(res, call)                                                    \
+	do {                                                                   \
+		unsigned int attempt__ = 0;                                    \
+		do {                                                           \
+			(res) = (call);                                        \
 		} while ((res) == CS_ERR_TRY_AGAIN && cs_backoff(&attempt__)); \
 	} while (0)
 
@@ -84,8 +84,8 @@ static void read_nodelist(struct kd *kd)
 			break;
 		snprintf(key, sizeof(key), "nodelist.node.%u.name", i);
 		if (cmap_get_string(kd->cmap, key, &name) != CS_OK) {
-			snprintf(key, sizeof(key), "nodelist.node.%u.ring0_addr",
-				 i);
+			snprintf(key, sizeof(key),
+				 "nodelist.node.%u.ring0_addr", i);
 			if (cmap_get_string(kd->cmap, key, &name) != CS_OK)
 				continue;
 		}
@@ -246,8 +246,7 @@ static const char *reason_name(uint32_t reason)
 	}
 }
 
-static void log_changes(const char *what, const struct cpg_address *l,
-			size_t n)
+static void log_changes(const char *what, const struct cpg_address *l, size_t n)
 {
 	size_t i;
 
@@ -283,8 +282,8 @@ static void cpg_confchg(cpg_handle_t h, const struct cpg_name *group,
 	kd_ipc_publish_node(kd);
 }
 
-static void cpg_totem(cpg_handle_t h, struct cpg_ring_id ring,
-		      uint32_t n, const uint32_t *list)
+static void cpg_totem(cpg_handle_t h, struct cpg_ring_id ring, uint32_t n,
+		      const uint32_t *list)
 {
 	struct kd *kd;
 
@@ -426,18 +425,19 @@ static void reconnect(void *data)
 	kd->reconnect_armed = false;
 	r = kd_cs_connect(kd);
 	if (!r) {
-		qb_log(LOG_NOTICE, "reconnected to corosync after %u attempt(s)",
+		qb_log(LOG_NOTICE,
+		       "reconnected to corosync after %u attempt(s)",
 		       kd->reconnects);
 		kd->reconnects = 0;
 		return;
 	}
 	if (kd->reconnects++ % 30 == 0)
-		qb_log(LOG_WARNING, "cannot connect to corosync (%s): retrying every %d ms",
+		qb_log(LOG_WARNING,
+		       "cannot connect to corosync (%s): retrying every %d ms",
 		       strerror(-r), RECONNECT_MS);
-	kd->reconnect_armed = !qb_loop_timer_add(kd->loop, QB_LOOP_MED,
-						 RECONNECT_MS * QB_TIME_NS_IN_MSEC,
-						 kd, reconnect,
-						 &kd->reconnect_timer);
+	kd->reconnect_armed = !qb_loop_timer_add(
+		kd->loop, QB_LOOP_MED, RECONNECT_MS * QB_TIME_NS_IN_MSEC, kd,
+		reconnect, &kd->reconnect_timer);
 }
 
 void kd_cs_lost(struct kd *kd)
@@ -451,9 +451,10 @@ void kd_cs_lost(struct kd *kd)
 	}
 	if (!kd->reconnect_armed) {
 		kd->reconnects++;
-		kd->reconnect_armed = !qb_loop_timer_add(
-			kd->loop, QB_LOOP_MED, RECONNECT_MS * QB_TIME_NS_IN_MSEC,
-			kd, reconnect, &kd->reconnect_timer);
+		kd->reconnect_armed =
+			!qb_loop_timer_add(kd->loop, QB_LOOP_MED,
+					   RECONNECT_MS * QB_TIME_NS_IN_MSEC,
+					   kd, reconnect, &kd->reconnect_timer);
 	}
 }
 

@@ -15,7 +15,7 @@
 
 #include "kemarid_int.h"
 
-static qb_loop_t *ipc_loop;	/* libqb's poll hooks carry no context */
+static qb_loop_t *ipc_loop; /* libqb's poll hooks carry no context */
 static struct km_ipc_node published_node;
 
 static int32_t job_add(enum qb_loop_priority p, void *data,
@@ -207,8 +207,8 @@ static void handle_subscribe(qb_ipcs_connection_t *c,
 	struct kd *kd = kd_of(c);
 
 	(void)req;
-	if (kd->n_subscribers >= sizeof(kd->subscribers) /
-					 sizeof(kd->subscribers[0])) {
+	if (kd->n_subscribers >=
+	    sizeof(kd->subscribers) / sizeof(kd->subscribers[0])) {
 		reply(c, -EMFILE, "too many event subscribers");
 		return;
 	}
@@ -260,7 +260,8 @@ static int32_t ipc_process(qb_ipcs_connection_t *c, void *data, size_t size)
 	uint32_t idx;
 
 	if (!request_valid(req, size)) {
-		reply(c, -EPROTO, "malformed request (kemarictl from another version?)");
+		reply(c, -EPROTO,
+		      "malformed request (kemarictl from another version?)");
 		return 0;
 	}
 	idx = (uint32_t)req->hdr.id - KM_IPC_STATUS;
@@ -327,8 +328,8 @@ int kd_ipc_init(struct kd *kd)
 		       kd->cfg->ipc_group);
 	}
 	ipc_loop = kd->loop;
-	kd->ipcs = qb_ipcs_create(kd->ipc_name, 0, QB_IPC_SHM,
-				  &service_handlers);
+	kd->ipcs =
+		qb_ipcs_create(kd->ipc_name, 0, QB_IPC_SHM, &service_handlers);
 	if (!kd->ipcs)
 		return -errno;
 	qb_ipcs_service_context_set(kd->ipcs, kd);

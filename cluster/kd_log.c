@@ -25,8 +25,8 @@ static void filter(int target, bool debug)
 	qb_log_filter_ctl(target, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*",
 			  LOG_INFO);
 	for (i = 0; debug && i < sizeof(own_files) / sizeof(own_files[0]); i++)
-		qb_log_filter_ctl(target, QB_LOG_FILTER_ADD,
-				  QB_LOG_FILTER_FILE, own_files[i], LOG_DEBUG);
+		qb_log_filter_ctl(target, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE,
+				  own_files[i], LOG_DEBUG);
 }
 
 void kd_log_init(bool foreground, bool debug)

@@ -44,7 +44,8 @@ static void load_state(const struct kd_vm *vm, uint64_t *gen,
 	if (!f)
 		return;
 	if (fscanf(f, "generation=%" SCNu64 " replica=%31s", gen, rep) < 1)
-		qb_log(LOG_WARNING, "%s: unreadable state file %s: starting at generation 0",
+		qb_log(LOG_WARNING,
+		       "%s: unreadable state file %s: starting at generation 0",
 		       vm->cfg->name, path);
 	fclose(f);
 	*replica = replica_from(rep);
@@ -165,10 +166,10 @@ static void fence(struct kd_vm *vm, uint32_t delay_ms)
 	}
 	qb_log(LOG_NOTICE, "%s: fencing %s in %u ms (fence delay)",
 	       vm->cfg->name, vm->peer, delay_ms);
-	vm->fence_timer_armed = !qb_loop_timer_add(
-		vm->kd->loop, QB_LOOP_HIGH,
-		(uint64_t)delay_ms * QB_TIME_NS_IN_MSEC, vm, fence_start,
-		&vm->fence_timer);
+	vm->fence_timer_armed =
+		!qb_loop_timer_add(vm->kd->loop, QB_LOOP_HIGH,
+				   (uint64_t)delay_ms * QB_TIME_NS_IN_MSEC, vm,
+				   fence_start, &vm->fence_timer);
 	if (!vm->fence_timer_armed)
 		fence_start(vm);
 }
@@ -237,8 +238,7 @@ int kd_vm_event(struct kd_vm *vm, const struct km_vmsm_event *ev)
 	return r;
 }
 
-void kd_vm_backend_done(struct kd_vm *vm, enum km_backend_action a,
-			int status)
+void kd_vm_backend_done(struct kd_vm *vm, enum km_backend_action a, int status)
 {
 	struct km_vmsm_event ev = { .type = KM_EV_BACKEND_DONE,
 				    .action = a,
@@ -271,10 +271,11 @@ static int drill_allowed(struct kd_vm *vm, char *msg, size_t len)
 	if (sm->role == KM_ROLE_PRIMARY && sm->conn == KM_CONN_CONNECTED &&
 	    sm->repl == KM_REPL_LOCKSTEP)
 		return 0;
-	snprintf(msg, len,
-		 "a drill needs the VM Primary here, Connected and in Lockstep (it is %s, %s, %s)",
-		 km_role_name(sm->role), km_conn_name(sm->conn),
-		 km_repl_name(sm->repl));
+	snprintf(
+		msg, len,
+		"a drill needs the VM Primary here, Connected and in Lockstep (it is %s, %s, %s)",
+		km_role_name(sm->role), km_conn_name(sm->conn),
+		km_repl_name(sm->repl));
 	return -EPERM;
 }
 
@@ -290,7 +291,8 @@ int kd_vm_admin(struct kd_vm *vm, enum km_ipc_cmd cmd, const char *peer,
 		return -EINVAL;
 	}
 	if (cmd == KM_CMD_PROTECT && peer[0] && strcmp(peer, vm->peer)) {
-		snprintf(msg, len, "%s is configured with peer %s, not %s (see %s)",
+		snprintf(msg, len,
+			 "%s is configured with peer %s, not %s (see %s)",
 			 vm->cfg->name, vm->peer, peer, vm->cfg->file);
 		return -EINVAL;
 	}
@@ -298,7 +300,8 @@ int kd_vm_admin(struct kd_vm *vm, enum km_ipc_cmd cmd, const char *peer,
 		r = drill_allowed(vm, msg, len);
 		if (r)
 			return r;
-		qb_log(LOG_NOTICE, "%s: failover drill requested", vm->cfg->name);
+		qb_log(LOG_NOTICE, "%s: failover drill requested",
+		       vm->cfg->name);
 	}
 	/* A refused command is answered to the operator who gave it; the
 	 * status keeps saying why the VM is in the state it is in. */
@@ -346,7 +349,7 @@ void kd_vms_message(struct kd *kd, uint32_t nodeid, const struct km_msg *m)
 	struct km_vmsm_event ev = { 0 };
 
 	if (!vm || strcmp(m->from, vm->peer))
-		return;		/* not ours, or from a node not in its `on` */
+		return; /* not ours, or from a node not in its `on` */
 	if (m->to[0] && strcmp(m->to, kd->node))
 		return;
 	learn_nodeid(kd, m->from, nodeid);
@@ -451,14 +454,15 @@ int kd_vms_init(struct kd *kd)
 	if (!kd->vms)
 		return -ENOMEM;
 	for (i = 0; i < cfg->n_vms; i++) {
-		const struct km_vm_node *peer = km_vm_config_peer(&cfg->vms[i],
-								   kd->node);
+		const struct km_vm_node *peer =
+			km_vm_config_peer(&cfg->vms[i], kd->node);
 		struct kd_vm *vm = &kd->vms[kd->n_vms];
 		enum km_replica replica;
 		uint64_t gen;
 
 		if (!peer) {
-			qb_log(LOG_INFO, "%s: not configured on node %s, ignored",
+			qb_log(LOG_INFO,
+			       "%s: not configured on node %s, ignored",
 			       cfg->vms[i].name, kd->node);
 			continue;
 		}
@@ -467,9 +471,11 @@ int kd_vms_init(struct kd *kd)
 		snprintf(vm->peer, sizeof(vm->peer), "%s", peer->name);
 		load_state(vm, &gen, &replica);
 		km_vmsm_init(&vm->sm, vm->cfg->name, gen, replica,
-			     cfg->fence_handler[0] != '\0', cfg->fence_delay_ms);
+			     cfg->fence_handler[0] != '\0',
+			     cfg->fence_delay_ms);
 		kd->n_vms++;
-		qb_log(LOG_INFO, "%s: peer %s, generation %" PRIu64 ", replica %s",
+		qb_log(LOG_INFO,
+		       "%s: peer %s, generation %" PRIu64 ", replica %s",
 		       vm->cfg->name, vm->peer, gen, km_replica_name(replica));
 	}
 	return 0;

@@ -64,7 +64,8 @@ static int ipc_connect(qb_ipcc_connection_t **out)
 			"kemarictl: permission denied: only root and the group configured in ipc.group (haclient) may use kemarid\n");
 		return EXIT_DENIED;
 	}
-	fprintf(stderr, "kemarictl: cannot connect to kemarid (IPC %s): %s; is kemarid running?\n",
+	fprintf(stderr,
+		"kemarictl: cannot connect to kemarid (IPC %s): %s; is kemarid running?\n",
 		ipc_name, strerror(errno));
 	return EXIT_NOT_RUNNING;
 }
@@ -115,7 +116,8 @@ static int cmd_status(int argc, char **argv)
 		qb_ipcc_disconnect(c);
 		return EXIT_REFUSED;
 	}
-	r = request(c, KM_IPC_STATUS, 0, argv[optind], NULL, st, KM_IPC_MAX_MSG);
+	r = request(c, KM_IPC_STATUS, 0, argv[optind], NULL, st,
+		    KM_IPC_MAX_MSG);
 	if (!r && st->hdr.error == -ENOENT) {
 		fprintf(stderr, "kemarictl: no VM '%s' on this node\n",
 			argv[optind]);
@@ -160,11 +162,10 @@ static int next_event(qb_ipcc_connection_t *c, struct km_ipc_event *ev,
 
 static int cmd_events(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "timestamps", no_argument, NULL, 't' },
-		{ "now", no_argument, NULL, 'n' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option lo[] = { { "timestamps", no_argument, NULL,
+					      't' },
+					    { "now", no_argument, NULL, 'n' },
+					    { NULL, 0, NULL, 0 } };
 	bool ts = false, now = false;
 	qb_ipcc_connection_t *c;
 	struct km_ipc_event ev;
@@ -215,8 +216,8 @@ static int exit_for(int error)
 	}
 }
 
-static int command(qb_ipcc_connection_t *c, enum km_ipc_cmd cmd,
-		   const char *vm, const char *peer)
+static int command(qb_ipcc_connection_t *c, enum km_ipc_cmd cmd, const char *vm,
+		   const char *peer)
 {
 	struct km_ipc_reply rep;
 	int r = request(c, KM_IPC_COMMAND, cmd, vm, peer, &rep, sizeof(rep));
@@ -232,8 +233,9 @@ static int command(qb_ipcc_connection_t *c, enum km_ipc_cmd cmd,
 
 static int cmd_simple(enum km_ipc_cmd cmd, int argc, char **argv)
 {
-	static const struct option lo[] = { { "peer", required_argument, NULL, 'p' },
-					    { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = {
+		{ "peer", required_argument, NULL, 'p' }, { NULL, 0, NULL, 0 }
+	};
 	const char *peer = NULL;
 	qb_ipcc_connection_t *c;
 	int r, o;
@@ -280,22 +282,23 @@ static int wait_peer_primary(qb_ipcc_connection_t *c, const char *vm,
 		if (ev.object != KM_OBJ_VM || strcmp(ev.vm.name, vm) ||
 		    ev.vm.peer_role != KM_ROLE_PRIMARY)
 			continue;
-		printf("drill: %s failed over to %s in %.1f ms (generation %" PRIu64 ")\n",
+		printf("drill: %s failed over to %s in %.1f ms (generation %" PRIu64
+		       ")\n",
 		       vm, ev.vm.peer, (double)(ev.usec - start) / 1000.0,
 		       ev.vm.generation);
 		return 0;
 	}
-	fprintf(stderr, "kemarictl: drill: %s did not become Primary on the peer within %d s\n",
+	fprintf(stderr,
+		"kemarictl: drill: %s did not become Primary on the peer within %d s\n",
 		vm, timeout_s);
 	return EXIT_TIMEOUT;
 }
 
 static int cmd_drill(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "timeout", required_argument, NULL, 't' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option lo[] = { { "timeout", required_argument,
+					      NULL, 't' },
+					    { NULL, 0, NULL, 0 } };
 	struct km_ipc_event ev;
 	qb_ipcc_connection_t *c;
 	int r, o, timeout = 60;
@@ -349,12 +352,15 @@ static int cmd_config(int argc, char **argv)
 		       cfg->vms[i].nodes[0].name, cfg->vms[i].nodes[1].name);
 	printf("\n");
 	if (!cfg->fence_handler[0])
-		fprintf(stderr, "warning: no fencing.handler: kemarid will never take over from a lost Primary\n");
+		fprintf(stderr,
+			"warning: no fencing.handler: kemarid will never take over from a lost Primary\n");
 	else if (access(cfg->fence_handler, X_OK))
-		fprintf(stderr, "warning: fencing.handler %s is not executable on this node\n",
+		fprintf(stderr,
+			"warning: fencing.handler %s is not executable on this node\n",
 			cfg->fence_handler);
 	if (access(cfg->backend_command, X_OK))
-		fprintf(stderr, "warning: backend.command %s is not executable on this node\n",
+		fprintf(stderr,
+			"warning: backend.command %s is not executable on this node\n",
 			cfg->backend_command);
 	km_config_destroy(cfg);
 	return 0;
@@ -364,7 +370,7 @@ static int dispatch(int argc, char **argv)
 {
 	const char *cmd = argv[0];
 
-	optind = 0;	/* GNU getopt: start over on the sub-command's words */
+	optind = 0; /* GNU getopt: start over on the sub-command's words */
 	if (!strcmp(cmd, "status"))
 		return cmd_status(argc, argv);
 	if (!strcmp(cmd, "events"))

@@ -20,9 +20,11 @@ void kc_print_status(FILE *f, const struct km_ipc_status *st)
 {
 	uint32_t i;
 
-	fprintf(f, "node:%s connected:%s quorate:%s members:%u group-members:%u\n",
-		st->node.name, yesno(st->node.connected), yesno(st->node.quorate),
-		st->node.members, st->node.group_members);
+	fprintf(f,
+		"node:%s connected:%s quorate:%s members:%u group-members:%u\n",
+		st->node.name, yesno(st->node.connected),
+		yesno(st->node.quorate), st->node.members,
+		st->node.group_members);
 	for (i = 0; i < st->n_vms; i++) {
 		const struct km_ipc_vm *v = &st->vms[i];
 
@@ -34,7 +36,8 @@ void kc_print_status(FILE *f, const struct km_ipc_status *st)
 		fprintf(f, "  %s connection:%s role:%s\n", v->peer,
 			km_conn_name(v->conn), km_role_name(v->peer_role));
 		fprintf(f, "    replication:%s peer-replica:%s\n",
-			km_repl_name(v->repl), km_replica_name(v->peer_replica));
+			km_repl_name(v->repl),
+			km_replica_name(v->peer_replica));
 		if (v->fence != KM_FENCE_NONE)
 			fprintf(f, "  fencing:%s fence-exit:%d\n",
 				km_fence_name(v->fence), v->fence_rc);
@@ -56,31 +59,35 @@ static struct json_object *vm_json(const struct km_ipc_vm *v)
 			       json_object_new_string(km_role_name(v->role)));
 	json_object_object_add(o, "generation",
 			       json_object_new_int64((int64_t)v->generation));
-	json_object_object_add(o, "replica", json_object_new_string(
-						     km_replica_name(v->replica)));
+	json_object_object_add(
+		o, "replica",
+		json_object_new_string(km_replica_name(v->replica)));
 	json_object_object_add(o, "protected",
 			       json_object_new_boolean(v->protected));
 	json_object_object_add(o, "suspended",
 			       json_object_new_boolean(v->suspended));
-	json_object_object_add(o, "fencing", json_object_new_string(
-						     km_fence_name(v->fence)));
-	json_object_object_add(o, "fence-exit", json_object_new_int(v->fence_rc));
-	json_object_object_add(o, "pending", json_object_new_string(
-						     km_backend_action_name(v->pending)));
-	json_object_object_add(o, "reason",
-			       v->reason[0] ? json_object_new_string(v->reason) :
-					      NULL);
+	json_object_object_add(o, "fencing",
+			       json_object_new_string(km_fence_name(v->fence)));
+	json_object_object_add(o, "fence-exit",
+			       json_object_new_int(v->fence_rc));
+	json_object_object_add(
+		o, "pending",
+		json_object_new_string(km_backend_action_name(v->pending)));
+	json_object_object_add(
+		o, "reason",
+		v->reason[0] ? json_object_new_string(v->reason) : NULL);
 	json_object_object_add(p, "node", json_object_new_string(v->peer));
 	json_object_object_add(p, "present",
 			       json_object_new_boolean(v->peer_present));
 	json_object_object_add(p, "connection",
 			       json_object_new_string(km_conn_name(v->conn)));
-	json_object_object_add(p, "role", json_object_new_string(
-						  km_role_name(v->peer_role)));
+	json_object_object_add(
+		p, "role", json_object_new_string(km_role_name(v->peer_role)));
 	json_object_object_add(p, "replication",
 			       json_object_new_string(km_repl_name(v->repl)));
-	json_object_object_add(p, "replica", json_object_new_string(
-						     km_replica_name(v->peer_replica)));
+	json_object_object_add(
+		p, "replica",
+		json_object_new_string(km_replica_name(v->peer_replica)));
 	json_object_object_add(o, "peer", p);
 	return o;
 }
@@ -92,15 +99,17 @@ struct json_object *kc_status_json(const struct km_ipc_status *st)
 	struct json_object *vms = json_object_new_array();
 	uint32_t i;
 
-	json_object_object_add(n, "name", json_object_new_string(st->node.name));
+	json_object_object_add(n, "name",
+			       json_object_new_string(st->node.name));
 	json_object_object_add(n, "connected",
 			       json_object_new_boolean(st->node.connected));
 	json_object_object_add(n, "quorate",
 			       json_object_new_boolean(st->node.quorate));
 	json_object_object_add(n, "members",
 			       json_object_new_int((int32_t)st->node.members));
-	json_object_object_add(n, "group-members",
-			       json_object_new_int((int32_t)st->node.group_members));
+	json_object_object_add(
+		n, "group-members",
+		json_object_new_int((int32_t)st->node.group_members));
 	json_object_object_add(o, "node", n);
 	for (i = 0; i < st->n_vms; i++)
 		json_object_array_add(vms, vm_json(&st->vms[i]));
@@ -139,12 +148,12 @@ add(struct line *l, const char *fmt, ...)
 }
 
 /* Add " key:value" when printing everything or when the value changed. */
-#define FIELD(l, all, changed, key, fmt, val)                                 \
-	do {                                                                  \
-		if ((all) || (changed)) {                                     \
-			add((l), " " key ":" fmt, val);                       \
-			(l)->any |= (changed);                                \
-		}                                                             \
+#define FIELD(l, all, changed, key, fmt, val)           \
+	do {                                            \
+		if ((all) || (changed)) {               \
+			add((l), " " key ":" fmt, val); \
+			(l)->any |= (changed);          \
+		}                                       \
 	} while (0)
 
 static void stamp(FILE *f, uint64_t usec, bool on)
@@ -164,8 +173,9 @@ static void stamp(FILE *f, uint64_t usec, bool on)
 
 static const char *kind_name(uint32_t k)
 {
-	return k == KM_EVENT_EXISTS ? "exists" :
-	       k == KM_EVENT_DESTROY ? "destroy" : "change";
+	return k == KM_EVENT_EXISTS  ? "exists" :
+	       k == KM_EVENT_DESTROY ? "destroy" :
+				       "change";
 }
 
 static void node_event(FILE *f, const struct km_ipc_event *ev, bool ts)
@@ -177,7 +187,8 @@ static void node_event(FILE *f, const struct km_ipc_event *ev, bool ts)
 	add(&l, "%s node name:%s", kind_name(ev->kind), n->name);
 	FIELD(&l, all, n->connected != o->connected, "connected", "%s",
 	      yesno(n->connected));
-	FIELD(&l, all, n->quorate != o->quorate, "quorate", "%s", yesno(n->quorate));
+	FIELD(&l, all, n->quorate != o->quorate, "quorate", "%s",
+	      yesno(n->quorate));
 	FIELD(&l, all, n->members != o->members, "members", "%u", n->members);
 	FIELD(&l, all, n->group_members != o->group_members, "group-members",
 	      "%u", n->group_members);

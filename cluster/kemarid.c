@@ -158,7 +158,8 @@ static int run(struct kd *kd, const struct opts *o)
 	kd->loop = qb_loop_create();
 	if (!kd->loop)
 		return -ENOMEM;
-	qb_loop_signal_add(kd->loop, QB_LOOP_HIGH, SIGTERM, kd, on_signal, NULL);
+	qb_loop_signal_add(kd->loop, QB_LOOP_HIGH, SIGTERM, kd, on_signal,
+			   NULL);
 	qb_loop_signal_add(kd->loop, QB_LOOP_HIGH, SIGINT, kd, on_signal, NULL);
 	r = kd_ipc_init(kd);
 	if (r) {
@@ -203,7 +204,7 @@ int main(int argc, char **argv)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	if (load_config(&kd, o.config))
-		return 6;	/* LSB: program is not configured */
+		return 6; /* LSB: program is not configured */
 	kd_log_init(o.foreground, o.debug || kd.cfg->debug);
 	kd.ipc_name = o.ipc_name;
 	r = run(&kd, &o);

@@ -56,7 +56,7 @@ struct kd_backend_ops {
 	const char *name;
 	int (*init)(struct kd *kd);
 	int (*run)(struct kd_vm *vm, enum km_backend_action action);
-	void (*cancel)(struct kd_vm *vm);	/* shutdown: forget it */
+	void (*cancel)(struct kd_vm *vm); /* shutdown: forget it */
 	void (*exit)(struct kd *kd);
 };
 
@@ -74,7 +74,7 @@ struct kd_vm {
 	struct kd_child *fence_child;
 	struct kd_child *backend_child;
 	enum km_backend_action backend_action;
-	struct km_ipc_vm published;	/* last state sent to subscribers */
+	struct km_ipc_vm published; /* last state sent to subscribers */
 };
 
 /*
@@ -83,15 +83,16 @@ struct kd_vm {
  * connection to corosync); later calls do nothing.
  */
 int kd_vms_init(struct kd *kd);
+/* kd_vms_exit() - cancel fences and backend actions in flight, free all. */
 void kd_vms_exit(struct kd *kd);
+/* kd_vm_find() - the VM called @name on this node, or NULL. */
 struct kd_vm *kd_vm_find(struct kd *kd, const char *name);
 
 /* kd_vm_event() - feed one event to @vm's state machine and act on it. */
 int kd_vm_event(struct kd_vm *vm, const struct km_vmsm_event *ev);
 
 /* kd_vm_backend_done() - backends report completion here. */
-void kd_vm_backend_done(struct kd_vm *vm, enum km_backend_action a,
-			int status);
+void kd_vm_backend_done(struct kd_vm *vm, enum km_backend_action a, int status);
 
 /* kd_vm_admin() - an operator command; @msg gets the answer in words. */
 int kd_vm_admin(struct kd_vm *vm, enum km_ipc_cmd cmd, const char *peer,
@@ -100,11 +101,15 @@ int kd_vm_admin(struct kd_vm *vm, enum km_ipc_cmd cmd, const char *peer,
 /* kd_vm_snapshot() - @vm as kemarictl shows it. */
 void kd_vm_snapshot(const struct kd_vm *vm, struct km_ipc_vm *out);
 
-/* Cluster-wide inputs, fanned out to every VM. */
+/* kd_vms_quorum() - quorum gained or lost: tell every VM. */
 void kd_vms_quorum(struct kd *kd, bool quorate);
+/* kd_vms_membership() - the CPG group changed: peer joins and leaves. */
 void kd_vms_membership(struct kd *kd);
+/* kd_vms_membership_lost() - corosync itself is gone. */
 void kd_vms_membership_lost(struct kd *kd);
+/* kd_vms_message() - a validated CPG message from node @nodeid. */
 void kd_vms_message(struct kd *kd, uint32_t nodeid, const struct km_msg *m);
+/* kd_vms_broadcast_all() - send every VM's state (we just joined). */
 void kd_vms_broadcast_all(struct kd *kd);
 
 /* ---- corosync (kd_corosync.c) ---- */
@@ -113,6 +118,7 @@ void kd_vms_broadcast_all(struct kd *kd);
 int kd_cs_connect(struct kd *kd);
 /* kd_cs_lost() - corosync went away: tear down, reconnect on a timer. */
 void kd_cs_lost(struct kd *kd);
+/* kd_cs_exit() - stop reconnecting and close every corosync handle. */
 void kd_cs_exit(struct kd *kd);
 /* kd_cs_send() - multicast @m to the group; 0 or -errno (-ENOTCONN). */
 int kd_cs_send(struct kd *kd, const struct km_msg *m);
@@ -123,19 +129,24 @@ uint32_t kd_cs_nodeid(const struct kd *kd, const char *name);
 
 /* ---- IPC (kd_ipc.c) ---- */
 
+/* kd_ipc_init() - start the IPC service on the loop; 0 or -errno. */
 int kd_ipc_init(struct kd *kd);
+/* kd_ipc_exit() - drop subscribers and destroy the service. */
 void kd_ipc_exit(struct kd *kd);
 /* kd_ipc_publish_vm() - tell subscribers @vm changed (if it did). */
 void kd_ipc_publish_vm(struct kd *kd, struct kd_vm *vm);
 /* kd_ipc_publish_node() - tell subscribers membership/quorum changed. */
 void kd_ipc_publish_node(struct kd *kd);
+/* kd_node_snapshot() - this node's membership as kemarictl shows it. */
 void kd_node_snapshot(const struct kd *kd, struct km_ipc_node *out);
 
 /* ---- logging (kd_log.c) ---- */
 
+/* kd_log_init() - syslog, or stderr when @foreground; the blackbox ring. */
 void kd_log_init(bool foreground, bool debug);
 /* kd_log_blackbox() - dump the flight recorder; a failover just happened. */
 void kd_log_blackbox(struct kd *kd, const char *why);
+/* kd_log_exit() - flush and close every log target. */
 void kd_log_exit(void);
 
 /* ---- the daemon ---- */
@@ -149,7 +160,7 @@ struct kd {
 	qb_loop_t *loop;
 	struct km_config *cfg;
 	char node[KM_NAME_MAX];
-	bool node_forced;	/* -n given: do not take it from cmap */
+	bool node_forced; /* -n given: do not take it from cmap */
 	const char *ipc_name;
 	/* corosync */
 	bool connected;
@@ -159,10 +170,10 @@ struct kd {
 	cmap_handle_t cmap;
 	int cpg_fd, quorum_fd;
 	uint32_t local_nodeid;
-	uint32_t members;	/* totem membership size */
-	uint32_t group[KD_MAX_NODES];	/* nodeids of kemarids in the group */
+	uint32_t members; /* totem membership size */
+	uint32_t group[KD_MAX_NODES]; /* nodeids of kemarids in the group */
 	uint32_t n_group;
-	struct kd_member nodes[KD_MAX_NODES];	/* from cmap nodelist */
+	struct kd_member nodes[KD_MAX_NODES]; /* from cmap nodelist */
 	uint32_t n_nodes;
 	qb_loop_timer_handle reconnect_timer;
 	bool reconnect_armed;

@@ -21,7 +21,7 @@ enum km_ipc_id {
 	KM_IPC_STATUS = QB_IPC_MSG_USER_START,
 	KM_IPC_SUBSCRIBE,
 	KM_IPC_COMMAND,
-	KM_IPC_EVENT,		/* server to client, on the event channel */
+	KM_IPC_EVENT, /* server to client, on the event channel */
 	KM_IPC__END,
 };
 
@@ -36,9 +36,9 @@ enum km_ipc_cmd {
 
 struct km_ipc_request {
 	struct qb_ipc_request_header hdr;
-	uint32_t cmd;			/* KM_IPC_COMMAND: enum km_ipc_cmd */
-	char vm[KM_VMSM_NAME_MAX];	/* "" for all (status) */
-	char peer[KM_VMSM_NAME_MAX];	/* protect --peer */
+	uint32_t cmd; /* KM_IPC_COMMAND: enum km_ipc_cmd */
+	char vm[KM_VMSM_NAME_MAX]; /* "" for all (status) */
+	char peer[KM_VMSM_NAME_MAX]; /* protect --peer */
 } __attribute__((aligned(8)));
 
 /* One VM as kemarictl shows it. */
@@ -55,10 +55,10 @@ struct km_ipc_vm {
 
 struct km_ipc_node {
 	char name[KM_VMSM_NAME_MAX];
-	uint32_t connected;	/* to corosync */
+	uint32_t connected; /* to corosync */
 	uint32_t quorate;
-	uint32_t members;	/* corosync members */
-	uint32_t group_members;	/* kemarid instances in the CPG group */
+	uint32_t members; /* corosync members */
+	uint32_t group_members; /* kemarid instances in the CPG group */
 } __attribute__((aligned(8)));
 
 struct km_ipc_status {
@@ -70,7 +70,7 @@ struct km_ipc_status {
 } __attribute__((aligned(8)));
 
 struct km_ipc_reply {
-	struct qb_ipc_response_header hdr;	/* hdr.error: 0 or -errno */
+	struct qb_ipc_response_header hdr; /* hdr.error: 0 or -errno */
 	char msg[256];
 } __attribute__((aligned(8)));
 
@@ -78,7 +78,7 @@ enum km_ipc_event_kind {
 	KM_EVENT_EXISTS,
 	KM_EVENT_CHANGE,
 	KM_EVENT_DESTROY,
-	KM_EVENT_END_OF_DUMP,	/* "exists -": the initial dump is complete */
+	KM_EVENT_END_OF_DUMP, /* "exists -": the initial dump is complete */
 };
 
 enum km_ipc_object {
@@ -90,7 +90,7 @@ struct km_ipc_event {
 	struct qb_ipc_response_header hdr;
 	uint32_t kind;
 	uint32_t object;
-	uint64_t usec;		/* CLOCK_REALTIME of the change */
+	uint64_t usec; /* CLOCK_REALTIME of the change */
 	struct km_ipc_node node;
 	struct km_ipc_vm vm;
 } __attribute__((aligned(8)));

@@ -14,12 +14,12 @@
 
 #include "km_vmsm.h"
 
-#define KM_MSG_MAGIC 0x4b4d5247u	/* "KMRG" */
+#define KM_MSG_MAGIC 0x4b4d5247u /* "KMRG" */
 #define KM_MSG_VERSION 1
 
 enum km_msg_type {
-	KM_WIRE_STATE = 1,	/* our state for one VM */
-	KM_WIRE_PROTECT,	/* the peer-directed requests of km_peer_msg */
+	KM_WIRE_STATE = 1, /* our state for one VM */
+	KM_WIRE_PROTECT, /* the peer-directed requests of km_peer_msg */
 	KM_WIRE_UNPROTECT,
 	KM_WIRE_HANDOVER,
 	KM_WIRE_FAULT,
@@ -30,15 +30,15 @@ struct km_wire_hdr {
 	uint32_t magic;
 	uint16_t version;
 	uint16_t type;
-	uint32_t length;	/* whole frame, header included */
+	uint32_t length; /* whole frame, header included */
 	uint32_t reserved;
-	uint64_t checksum;	/* xxh64 of the frame with this field 0 */
+	uint64_t checksum; /* xxh64 of the frame with this field 0 */
 } __attribute__((packed));
 
 struct km_wire_vm {
 	struct km_wire_hdr hdr;
-	char from[KM_VMSM_NAME_MAX];	/* sending node */
-	char to[KM_VMSM_NAME_MAX];	/* addressed node ("" for state) */
+	char from[KM_VMSM_NAME_MAX]; /* sending node */
+	char to[KM_VMSM_NAME_MAX]; /* addressed node ("" for state) */
 	char vm[KM_VMSM_NAME_MAX];
 	uint64_t generation;
 	uint8_t role, replica, conn, repl;

@@ -91,7 +91,8 @@ static void try_takeover(struct km_vmsm *sm, struct km_vmsm_actions *act)
 	    sm->replica != KM_REPLICA_UPTODATE)
 		return;
 	if (!sm->quorate) {
-		note(sm, "peer is fenced but this node is not quorate: waiting for quorum before promoting");
+		note(sm,
+		     "peer is fenced but this node is not quorate: waiting for quorum before promoting");
 		return;
 	}
 	note(sm, "failover: peer gone and fenced, promoting");
@@ -101,9 +102,8 @@ static void try_takeover(struct km_vmsm *sm, struct km_vmsm_actions *act)
 
 bool km_vmsm_may_promote(const struct km_vmsm *sm)
 {
-	return sm->role == KM_ROLE_SECONDARY && !sm->pending &&
-	       peer_gone(sm) && sm->quorate &&
-	       sm->replica == KM_REPLICA_UPTODATE;
+	return sm->role == KM_ROLE_SECONDARY && !sm->pending && peer_gone(sm) &&
+	       sm->quorate && sm->replica == KM_REPLICA_UPTODATE;
 }
 
 static int on_quorate(struct km_vmsm *sm, const struct km_vmsm_event *ev,
@@ -149,7 +149,8 @@ static int on_peer_join(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 	act->flags |= KM_ACT_BROADCAST;
 	if (sm->fence == KM_FENCE_PENDING) {
 		act->flags |= KM_ACT_FENCE_CANCEL;
-		note(sm, "peer returned before fencing completed: not promoting");
+		note(sm,
+		     "peer returned before fencing completed: not promoting");
 	}
 	if (sm->fence != KM_FENCE_NONE)
 		sm->fence = KM_FENCE_NONE;
@@ -189,12 +190,14 @@ static void secondary_lost_primary(struct km_vmsm *sm,
 				   struct km_vmsm_actions *act)
 {
 	if (sm->replica != KM_REPLICA_UPTODATE) {
-		note(sm, "Primary left while our replica is %s: cannot take over",
+		note(sm,
+		     "Primary left while our replica is %s: cannot take over",
 		     km_replica_name(sm->replica));
 		return;
 	}
 	if (!sm->fencing) {
-		note(sm, "Primary left but no fence-peer handler is configured: not promoting");
+		note(sm,
+		     "Primary left but no fence-peer handler is configured: not promoting");
 		return;
 	}
 	note(sm, "Primary left the group: fencing it");
@@ -220,7 +223,8 @@ static int on_peer_leave(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 			note(sm, "Secondary left the group: fencing it");
 			start_fence(sm, act, 0);
 		} else {
-			note(sm, "Secondary left and no fence-peer handler is configured: VM frozen until 'kemarictl unprotect'");
+			note(sm,
+			     "Secondary left and no fence-peer handler is configured: VM frozen until 'kemarictl unprotect'");
 		}
 	}
 	return 0;
@@ -231,7 +235,8 @@ static int primary_sees_primary(struct km_vmsm *sm,
 				struct km_vmsm_actions *act)
 {
 	if (ev->generation > sm->generation) {
-		note(sm, "peer is Primary at generation %llu > ours %llu: stopping our stale copy",
+		note(sm,
+		     "peer is Primary at generation %llu > ours %llu: stopping our stale copy",
 		     (unsigned long long)ev->generation,
 		     (unsigned long long)sm->generation);
 		sm->role = KM_ROLE_SECONDARY;
@@ -244,9 +249,10 @@ static int primary_sees_primary(struct km_vmsm *sm,
 	}
 	if (ev->generation == sm->generation) {
 		sm->conn = KM_CONN_STANDALONE;
-		return refuse(sm, -EEXIST,
-			      "split-brain: both nodes Primary at generation %llu; stop one copy by hand",
-			      (unsigned long long)sm->generation);
+		return refuse(
+			sm, -EEXIST,
+			"split-brain: both nodes Primary at generation %llu; stop one copy by hand",
+			(unsigned long long)sm->generation);
 	}
 	/* Theirs is stale: they stop when they see our state. */
 	act->flags |= KM_ACT_BROADCAST;
@@ -263,10 +269,11 @@ static int secondary_sees_state(struct km_vmsm *sm,
 	if (ev->role != KM_ROLE_PRIMARY)
 		return 0;
 	if (ev->generation < sm->generation)
-		return refuse(sm, -ESTALE,
-			      "peer is Primary with stale generation %llu < ours %llu: not following it",
-			      (unsigned long long)ev->generation,
-			      (unsigned long long)sm->generation);
+		return refuse(
+			sm, -ESTALE,
+			"peer is Primary with stale generation %llu < ours %llu: not following it",
+			(unsigned long long)ev->generation,
+			(unsigned long long)sm->generation);
 	if (ev->generation > sm->generation && !sm->pending &&
 	    sm->repl != KM_REPL_SYNC_TARGET) {
 		/* A newer Primary exists: what we hold is history. */
@@ -290,7 +297,8 @@ static int on_peer_state(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 	if (sm->role == KM_ROLE_PRIMARY && ev->role == KM_ROLE_PRIMARY)
 		return primary_sees_primary(sm, ev, act);
 	if (sm->role == KM_ROLE_PRIMARY && sm->protected &&
-	    ev->repl == KM_REPL_LOCKSTEP && ev->replica == KM_REPLICA_UPTODATE &&
+	    ev->repl == KM_REPL_LOCKSTEP &&
+	    ev->replica == KM_REPLICA_UPTODATE &&
 	    ev->generation == sm->generation) {
 		sm->conn = KM_CONN_CONNECTED;
 		sm->repl = KM_REPL_LOCKSTEP;
@@ -305,16 +313,19 @@ static int on_peer_protect(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 			   struct km_vmsm_actions *act)
 {
 	if (sm->role == KM_ROLE_PRIMARY)
-		return refuse(sm, -EEXIST,
-			      "peer asked us to be its Secondary but we are Primary");
+		return refuse(
+			sm, -EEXIST,
+			"peer asked us to be its Secondary but we are Primary");
 	if (sm->pending)
-		return refuse(sm, -EBUSY, "peer asked for protection while %s is running",
+		return refuse(sm, -EBUSY,
+			      "peer asked for protection while %s is running",
 			      km_backend_action_name(sm->pending));
 	if (ev->generation < sm->generation)
-		return refuse(sm, -ESTALE,
-			      "refused to protect generation %llu: ours is %llu",
-			      (unsigned long long)ev->generation,
-			      (unsigned long long)sm->generation);
+		return refuse(
+			sm, -ESTALE,
+			"refused to protect generation %llu: ours is %llu",
+			(unsigned long long)ev->generation,
+			(unsigned long long)sm->generation);
 	sm->generation = ev->generation;
 	sm->peer_generation = ev->generation;
 	sm->peer_role = sm->peer_last_role = KM_ROLE_PRIMARY;
@@ -338,8 +349,7 @@ static void drop_protection(struct km_vmsm *sm)
 	sm->repl = KM_REPL_OFF;
 }
 
-static int on_peer_unprotect(struct km_vmsm *sm,
-			     const struct km_vmsm_event *ev,
+static int on_peer_unprotect(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 			     struct km_vmsm_actions *act)
 {
 	(void)ev;
@@ -356,8 +366,7 @@ static int on_peer_unprotect(struct km_vmsm *sm,
 	return 0;
 }
 
-static int on_peer_handover(struct km_vmsm *sm,
-			    const struct km_vmsm_event *ev,
+static int on_peer_handover(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 			    struct km_vmsm_actions *act)
 {
 	if (sm->role != KM_ROLE_SECONDARY || sm->pending)
@@ -367,12 +376,14 @@ static int on_peer_handover(struct km_vmsm *sm,
 	if (!sm->quorate)
 		return refuse(sm, -ENOLINK, "handover refused: not quorate");
 	if (ev->generation != sm->generation)
-		return refuse(sm, -ESTALE,
-			      "handover from generation %llu refused: ours is %llu",
-			      (unsigned long long)ev->generation,
-			      (unsigned long long)sm->generation);
+		return refuse(
+			sm, -ESTALE,
+			"handover from generation %llu refused: ours is %llu",
+			(unsigned long long)ev->generation,
+			(unsigned long long)sm->generation);
 	if (sm->replica != KM_REPLICA_UPTODATE || sm->repl != KM_REPL_LOCKSTEP)
-		return refuse(sm, -EPERM, "handover refused: replica %s, replication %s",
+		return refuse(sm, -EPERM,
+			      "handover refused: replica %s, replication %s",
 			      km_replica_name(sm->replica),
 			      km_repl_name(sm->repl));
 	sm->peer_role = sm->peer_last_role = KM_ROLE_SECONDARY;
@@ -388,7 +399,8 @@ static int on_peer_fault(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 			   sm->peer_last_role == KM_ROLE_PRIMARY;
 
 	if (ev->generation < sm->generation)
-		return refuse(sm, -ESTALE, "ignored a fault report from generation %llu",
+		return refuse(sm, -ESTALE,
+			      "ignored a fault report from generation %llu",
 			      (unsigned long long)ev->generation);
 	act->flags |= KM_ACT_BROADCAST;
 	sm->peer_replica = KM_REPLICA_OUTDATED;
@@ -426,13 +438,13 @@ static int on_fence_result(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 			   struct km_vmsm_actions *act)
 {
 	if (sm->fence != KM_FENCE_PENDING)
-		return 0;	/* cancelled: the peer came back meanwhile */
+		return 0; /* cancelled: the peer came back meanwhile */
 	sm->fence_rc = ev->code;
 	act->flags |= KM_ACT_BROADCAST;
 	if (!fence_rc_ok(sm, ev->code)) {
 		sm->fence = KM_FENCE_FAILED;
-		note(sm, "fence-peer handler failed (exit %d: %s): %s", ev->code,
-		     km_fence_rc_meaning(ev->code),
+		note(sm, "fence-peer handler failed (exit %d: %s): %s",
+		     ev->code, km_fence_rc_meaning(ev->code),
 		     sm->role == KM_ROLE_PRIMARY ? "VM stays frozen" :
 						   "not promoting");
 		return 0;
@@ -475,7 +487,8 @@ static void backend_ok(struct km_vmsm *sm, enum km_backend_action a,
 	switch (a) {
 	case KM_BACKEND_START_REPLICA:
 		if (!sm->peer_present || !sm->protected) {
-			note(sm, "the sync source went away before the initial sync completed");
+			note(sm,
+			     "the sync source went away before the initial sync completed");
 			sm->repl = KM_REPL_OFF;
 			break;
 		}
@@ -502,7 +515,8 @@ static int on_backend_done(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 			   struct km_vmsm_actions *act)
 {
 	if (!sm->pending || ev->action != sm->pending)
-		return refuse(sm, -EINVAL, "unexpected backend completion of %s",
+		return refuse(sm, -EINVAL,
+			      "unexpected backend completion of %s",
 			      km_backend_action_name(ev->action));
 	sm->pending = KM_BACKEND_NONE;
 	act->flags |= KM_ACT_BROADCAST;
@@ -563,8 +577,9 @@ static int on_admin_protect(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 	if (sm->protected)
 		return refuse(sm, -EALREADY, "already protected");
 	if (sm->peer_role == KM_ROLE_PRIMARY)
-		return refuse(sm, -EEXIST,
-			      "the VM is Primary on the peer: run protect there");
+		return refuse(
+			sm, -EEXIST,
+			"the VM is Primary on the peer: run protect there");
 	if (sm->role == KM_ROLE_PRIMARY) {
 		sm->protected = true;
 		promoted(sm, act);
@@ -572,10 +587,11 @@ static int on_admin_protect(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 	}
 	if (sm->replica == KM_REPLICA_OUTDATED ||
 	    sm->peer_generation > sm->generation)
-		return refuse(sm, -ESTALE,
-			      "our copy is Outdated (peer generation %llu, ours %llu): protect from the peer",
-			      (unsigned long long)sm->peer_generation,
-			      (unsigned long long)sm->generation);
+		return refuse(
+			sm, -ESTALE,
+			"our copy is Outdated (peer generation %llu, ours %llu): protect from the peer",
+			(unsigned long long)sm->peer_generation,
+			(unsigned long long)sm->generation);
 	(void)ev;
 	sm->protected = true;
 	sm->reason[0] = '\0';
@@ -616,15 +632,17 @@ static int on_admin_switchover(struct km_vmsm *sm,
 	if (r)
 		return r;
 	if (sm->role != KM_ROLE_PRIMARY)
-		return refuse(sm, -EPERM,
-			      "switchover runs on the Primary's node; here the VM is %s",
-			      km_role_name(sm->role));
+		return refuse(
+			sm, -EPERM,
+			"switchover runs on the Primary's node; here the VM is %s",
+			km_role_name(sm->role));
 	if (sm->repl != KM_REPL_LOCKSTEP || sm->conn != KM_CONN_CONNECTED ||
 	    sm->peer_replica != KM_REPLICA_UPTODATE)
-		return refuse(sm, -EPERM,
-			      "switchover needs Connected, Lockstep and an UpToDate peer (have %s, %s, %s)",
-			      km_conn_name(sm->conn), km_repl_name(sm->repl),
-			      km_replica_name(sm->peer_replica));
+		return refuse(
+			sm, -EPERM,
+			"switchover needs Connected, Lockstep and an UpToDate peer (have %s, %s, %s)",
+			km_conn_name(sm->conn), km_repl_name(sm->repl),
+			km_replica_name(sm->peer_replica));
 	sm->switching = true;
 	note(sm, "switchover: final epoch and demote");
 	backend(act, sm, KM_BACKEND_DEMOTE);
@@ -641,9 +659,10 @@ static int on_admin_reprotect(struct km_vmsm *sm,
 	if (r)
 		return r;
 	if (sm->role != KM_ROLE_PRIMARY)
-		return refuse(sm, -EPERM,
-			      "reprotect runs on the Primary's node; here the VM is %s",
-			      km_role_name(sm->role));
+		return refuse(
+			sm, -EPERM,
+			"reprotect runs on the Primary's node; here the VM is %s",
+			km_role_name(sm->role));
 	if (sm->protected && sm->peer_replica == KM_REPLICA_UPTODATE)
 		return refuse(sm, -EALREADY, "already protected and in sync");
 	sm->protected = true;
@@ -700,8 +719,9 @@ int km_vmsm_check_generation(const struct km_vmsm *sm, uint64_t generation)
 	return generation < sm->generation ? -ESTALE : 0;
 }
 
-#define NAME(tab, v) \
-	((unsigned int)(v) < sizeof(tab) / sizeof(tab[0]) && tab[v] ? tab[v] : "?")
+#define NAME(tab, v)                                                           \
+	((unsigned int)(v) < sizeof(tab) / sizeof(tab[0]) && tab[v] ? tab[v] : \
+								      "?")
 
 const char *km_role_name(enum km_role r)
 {
@@ -712,8 +732,8 @@ const char *km_role_name(enum km_role r)
 
 const char *km_replica_name(enum km_replica r)
 {
-	static const char *const n[] = { "DUnknown", "Inconsistent",
-					 "Outdated", "UpToDate" };
+	static const char *const n[] = { "DUnknown", "Inconsistent", "Outdated",
+					 "UpToDate" };
 
 	return NAME(n, r);
 }

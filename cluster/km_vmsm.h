@@ -30,7 +30,7 @@ enum km_role {
 };
 
 enum km_replica {
-	KM_REPLICA_UNKNOWN,	/* the peer's replica when the peer is gone */
+	KM_REPLICA_UNKNOWN, /* the peer's replica when the peer is gone */
 	KM_REPLICA_INCONSISTENT,
 	KM_REPLICA_OUTDATED,
 	KM_REPLICA_UPTODATE,
@@ -51,44 +51,44 @@ enum km_repl {
 
 enum km_fence {
 	KM_FENCE_NONE,
-	KM_FENCE_PENDING,	/* delay or handler running */
-	KM_FENCE_DONE,		/* peer known gone */
+	KM_FENCE_PENDING, /* delay or handler running */
+	KM_FENCE_DONE, /* peer known gone */
 	KM_FENCE_FAILED,
 };
 
 /* What the backend is asked to do with the VM on this node. */
 enum km_backend_action {
 	KM_BACKEND_NONE,
-	KM_BACKEND_START_REPLICA,	/* become the receiving replica */
-	KM_BACKEND_PROMOTE,		/* run the VM from the replica */
-	KM_BACKEND_DEMOTE,		/* final epoch, then stop running */
-	KM_BACKEND_STOP,		/* stop the VM or replica here */
+	KM_BACKEND_START_REPLICA, /* become the receiving replica */
+	KM_BACKEND_PROMOTE, /* run the VM from the replica */
+	KM_BACKEND_DEMOTE, /* final epoch, then stop running */
+	KM_BACKEND_STOP, /* stop the VM or replica here */
 	KM_BACKEND__COUNT,
 };
 
 /* Requests carried to the peer over CPG. */
 enum km_peer_msg {
 	KM_MSG_NONE,
-	KM_MSG_PROTECT,		/* "be my Secondary", with our generation */
+	KM_MSG_PROTECT, /* "be my Secondary", with our generation */
 	KM_MSG_UNPROTECT,
-	KM_MSG_HANDOVER,	/* switchover: we demoted, you promote */
-	KM_MSG_FAULT,		/* our copy faulted and is stopped */
+	KM_MSG_HANDOVER, /* switchover: we demoted, you promote */
+	KM_MSG_FAULT, /* our copy faulted and is stopped */
 };
 
 enum km_vmsm_event_type {
 	KM_EV_QUORATE,
 	KM_EV_INQUORATE,
-	KM_EV_MEMBERSHIP_LOST,	/* corosync connection gone */
-	KM_EV_PEER_JOIN,	/* peer's kemarid is in the CPG group */
-	KM_EV_PEER_LEAVE,	/* ... and left it */
-	KM_EV_PEER_STATE,	/* peer announced role/replica/generation */
-	KM_EV_PEER_PROTECT,	/* peer asks us to be its Secondary */
+	KM_EV_MEMBERSHIP_LOST, /* corosync connection gone */
+	KM_EV_PEER_JOIN, /* peer's kemarid is in the CPG group */
+	KM_EV_PEER_LEAVE, /* ... and left it */
+	KM_EV_PEER_STATE, /* peer announced role/replica/generation */
+	KM_EV_PEER_PROTECT, /* peer asks us to be its Secondary */
 	KM_EV_PEER_UNPROTECT,
 	KM_EV_PEER_HANDOVER,
 	KM_EV_PEER_FAULT,
-	KM_EV_FENCE_RESULT,	/* fence-peer handler exit code */
+	KM_EV_FENCE_RESULT, /* fence-peer handler exit code */
 	KM_EV_BACKEND_DONE,
-	KM_EV_LOCAL_FAULT,	/* our VM faulted (kmod), or a drill */
+	KM_EV_LOCAL_FAULT, /* our VM faulted (kmod), or a drill */
 	KM_EV_ADMIN_PROTECT,
 	KM_EV_ADMIN_UNPROTECT,
 	KM_EV_ADMIN_SWITCHOVER,
@@ -98,12 +98,12 @@ enum km_vmsm_event_type {
 
 struct km_vmsm_event {
 	enum km_vmsm_event_type type;
-	uint64_t generation;		/* PEER_* */
-	enum km_role role;		/* PEER_STATE */
-	enum km_replica replica;	/* PEER_STATE */
-	enum km_repl repl;		/* PEER_STATE */
-	enum km_backend_action action;	/* BACKEND_DONE */
-	int code;	/* FENCE_RESULT: exit code; BACKEND_DONE: 0 = ok */
+	uint64_t generation; /* PEER_* */
+	enum km_role role; /* PEER_STATE */
+	enum km_replica replica; /* PEER_STATE */
+	enum km_repl repl; /* PEER_STATE */
+	enum km_backend_action action; /* BACKEND_DONE */
+	int code; /* FENCE_RESULT: exit code; BACKEND_DONE: 0 = ok */
 };
 
 /* Fence-peer handler exit codes, as DRBD's. */
@@ -116,13 +116,13 @@ enum {
 };
 
 enum {
-	KM_ACT_BROADCAST = 1 << 0,	/* send our state to the peer */
-	KM_ACT_SEND = 1 << 1,		/* send actions.msg to the peer */
-	KM_ACT_BACKEND = 1 << 2,	/* run actions.backend */
-	KM_ACT_FENCE = 1 << 3,		/* fence after actions.fence_delay_ms */
-	KM_ACT_FENCE_CANCEL = 1 << 4,	/* stop a fence still in its delay */
-	KM_ACT_BLACKBOX = 1 << 5,	/* dump the log ring: a failover */
-	KM_ACT_PERSIST = 1 << 6,	/* save generation and replica */
+	KM_ACT_BROADCAST = 1 << 0, /* send our state to the peer */
+	KM_ACT_SEND = 1 << 1, /* send actions.msg to the peer */
+	KM_ACT_BACKEND = 1 << 2, /* run actions.backend */
+	KM_ACT_FENCE = 1 << 3, /* fence after actions.fence_delay_ms */
+	KM_ACT_FENCE_CANCEL = 1 << 4, /* stop a fence still in its delay */
+	KM_ACT_BLACKBOX = 1 << 5, /* dump the log ring: a failover */
+	KM_ACT_PERSIST = 1 << 6, /* save generation and replica */
 };
 
 struct km_vmsm_actions {
@@ -140,25 +140,25 @@ struct km_vmsm {
 	enum km_conn conn;
 	enum km_repl repl;
 	uint64_t generation;
-	bool protected;		/* a peer is (to be) our replica or source */
+	bool protected; /* a peer is (to be) our replica or source */
 	bool quorate;
-	bool fencing;		/* a fence-peer handler is configured */
+	bool fencing; /* a fence-peer handler is configured */
 	uint32_t fence_delay_ms;
 	/* the peer, as last heard */
 	bool peer_present;
 	enum km_role peer_role;
-	enum km_role peer_last_role;	/* survives the peer leaving */
+	enum km_role peer_last_role; /* survives the peer leaving */
 	enum km_replica peer_replica;
 	enum km_repl peer_repl;
 	uint64_t peer_generation;
-	bool peer_fault;	/* peer reported its copy faulted and stopped */
+	bool peer_fault; /* peer reported its copy faulted and stopped */
 	/* work in flight */
 	enum km_fence fence;
 	int fence_rc;
 	enum km_backend_action pending;
-	bool takeover;		/* the pending promotion is a failover */
-	bool switching;		/* the pending demotion is a switchover */
-	bool suspended;		/* Primary frozen until the peer is fenced */
+	bool takeover; /* the pending promotion is a failover */
+	bool switching; /* the pending demotion is a switchover */
+	bool suspended; /* Primary frozen until the peer is fenced */
 	char reason[KM_VMSM_REASON_MAX];
 };
 

@@ -20,7 +20,7 @@
 
 struct key {
 	const char *name;
-	int type;		/* CONFIG_TYPE_*; INT also accepts INT64 */
+	int type; /* CONFIG_TYPE_*; INT also accepts INT64 */
 	bool required;
 };
 
@@ -120,8 +120,8 @@ fail_at(struct km_config_error *err, const config_setting_t *s,
 	va_list ap;
 
 	va_start(ap, fmt);
-	set_error(err, sfile ? sfile : file, s ? config_setting_source_line(s) : 0,
-		  fmt, ap);
+	set_error(err, sfile ? sfile : file,
+		  s ? config_setting_source_line(s) : 0, fmt, ap);
 	va_end(ap);
 	return -EINVAL;
 }
@@ -168,7 +168,8 @@ static int check_members(const config_setting_t *grp, const struct key *keys,
 				       type_name(k->type));
 	}
 	for (; keys->name; keys++)
-		if (keys->required && !config_setting_get_member(grp, keys->name))
+		if (keys->required &&
+		    !config_setting_get_member(grp, keys->name))
 			return fail_at(err, grp, file,
 				       "%s lacks the required setting '%s'",
 				       where(grp), keys->name);
@@ -187,15 +188,16 @@ static int get_string(const config_setting_t *grp, const char *name, char *dst,
 	if (!*v)
 		return fail_at(err, s, file, "'%s' must not be empty", name);
 	if (strlen(v) >= len)
-		return fail_at(err, s, file, "'%s' is longer than %zu characters",
-			       name, len - 1);
+		return fail_at(err, s, file,
+			       "'%s' is longer than %zu characters", name,
+			       len - 1);
 	strcpy(dst, v);
 	return 0;
 }
 
-static int get_u32(const config_setting_t *grp, const char *name,
-		   long long min, long long max, uint32_t *dst,
-		   const char *file, struct km_config_error *err)
+static int get_u32(const config_setting_t *grp, const char *name, long long min,
+		   long long max, uint32_t *dst, const char *file,
+		   struct km_config_error *err)
 {
 	config_setting_t *s = config_setting_get_member(grp, name);
 	long long v;
@@ -245,9 +247,10 @@ static int get_name(const config_setting_t *grp, const char *name, char *dst,
 	if (r)
 		return r;
 	if (!name_valid(dst))
-		return fail_at(err, config_setting_get_member(grp, name), file,
-			       "'%s' is '%s': use letters, digits, '_', '.' and '-', starting with a letter or digit",
-			       name, dst);
+		return fail_at(
+			err, config_setting_get_member(grp, name), file,
+			"'%s' is '%s': use letters, digits, '_', '.' and '-', starting with a letter or digit",
+			name, dst);
 	return 0;
 }
 
@@ -288,12 +291,14 @@ static int parse_node(const config_setting_t *s, struct km_vm_node *n,
 	int r;
 
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return fail_at(err, s, file,
-			       "each element of 'on' must be a group { node = ...; address = ...; }");
+		return fail_at(
+			err, s, file,
+			"each element of 'on' must be a group { node = ...; address = ...; }");
 	r = check_members(s, node_keys, file, err);
 	r = r ?: get_name(s, "node", n->name, file, err);
-	r = r ?: get_string(s, "address", n->address, sizeof(n->address),
-			    file, err);
+	r = r	  ?:
+		    get_string(s, "address", n->address, sizeof(n->address),
+			       file, err);
 	r = r ?: get_u32(s, "port", 1, 65535, &port, file, err);
 	if (r)
 		return r;
@@ -313,9 +318,10 @@ static int parse_nodes(const config_setting_t *on, struct km_vm_config *vm,
 	int i, r;
 
 	if (config_setting_length(on) != 2)
-		return fail_at(err, on, file,
-			       "'on' lists %d node(s): a protected VM needs exactly 2, one per node",
-			       config_setting_length(on));
+		return fail_at(
+			err, on, file,
+			"'on' lists %d node(s): a protected VM needs exactly 2, one per node",
+			config_setting_length(on));
 	for (i = 0; i < 2; i++) {
 		r = parse_node(config_setting_get_elem(on, i), &vm->nodes[i],
 			       file, err);
@@ -329,9 +335,8 @@ static int parse_nodes(const config_setting_t *on, struct km_vm_config *vm,
 	return 0;
 }
 
-static int parse_transport(const config_setting_t *grp,
-			   struct km_vm_config *vm, const char *file,
-			   struct km_config_error *err)
+static int parse_transport(const config_setting_t *grp, struct km_vm_config *vm,
+			   const char *file, struct km_config_error *err)
 {
 	config_setting_t *s = config_setting_get_member(grp, "transport");
 	const char *v;
@@ -346,8 +351,8 @@ static int parse_transport(const config_setting_t *grp,
 		vm->transport = KM_TRANSPORT_RDMA;
 		return 0;
 	}
-	return fail_at(err, s, file, "'transport' is '%s': use \"tcp\" or \"rdma\"",
-		       v);
+	return fail_at(err, s, file,
+		       "'transport' is '%s': use \"tcp\" or \"rdma\"", v);
 }
 
 static int parse_vm(const config_t *cf, struct km_vm_config *vm,
@@ -367,11 +372,13 @@ static int parse_vm(const config_t *cf, struct km_vm_config *vm,
 	r = check_members(grp, vm_keys, file, err);
 	r = r ?: get_name(grp, "name", vm->name, file, err);
 	r = r ?: parse_transport(grp, vm, file, err);
-	r = r ?: get_u32(grp, "memory_mb", 16, 1 << 20, &vm->memory_mb, file,
-			 err);
+	r = r	  ?:
+		    get_u32(grp, "memory_mb", 16, 1 << 20, &vm->memory_mb, file,
+			    err);
 	r = r ?: get_u32(grp, "vcpus", 1, 64, &vm->vcpus, file, err);
-	r = r ?: parse_nodes(config_setting_get_member(grp, "on"), vm, file,
-			     err);
+	r = r	  ?:
+		    parse_nodes(config_setting_get_member(grp, "on"), vm, file,
+				err);
 	return r;
 }
 
@@ -402,16 +409,19 @@ static int parse_fencing(const config_setting_t *root, struct km_config *cfg,
 			 struct km_config_error *err)
 {
 	config_setting_t *g;
-	int r = parse_section(root, "fencing", fencing_keys, &g, cfg->file, err);
+	int r = parse_section(root, "fencing", fencing_keys, &g, cfg->file,
+			      err);
 
 	if (r || !g)
 		return r;
 	r = get_abs_path(g, "handler", cfg->fence_handler,
 			 sizeof(cfg->fence_handler), cfg->file, err);
-	r = r ?: get_u32(g, "delay_ms", 0, 600000, &cfg->fence_delay_ms,
-			 cfg->file, err);
-	r = r ?: get_u32(g, "timeout_ms", 100, 3600000,
-			 &cfg->fence_timeout_ms, cfg->file, err);
+	r = r	  ?:
+		    get_u32(g, "delay_ms", 0, 600000, &cfg->fence_delay_ms,
+			    cfg->file, err);
+	r = r	  ?:
+		    get_u32(g, "timeout_ms", 100, 3600000,
+			    &cfg->fence_timeout_ms, cfg->file, err);
 	return r;
 }
 
@@ -419,13 +429,15 @@ static int parse_backend(const config_setting_t *root, struct km_config *cfg,
 			 struct km_config_error *err)
 {
 	config_setting_t *g;
-	int r = parse_section(root, "backend", backend_keys, &g, cfg->file, err);
+	int r = parse_section(root, "backend", backend_keys, &g, cfg->file,
+			      err);
 
 	if (r || !g)
 		return r;
 	r = get_name(g, "type", cfg->backend, cfg->file, err);
-	r = r ?: get_abs_path(g, "command", cfg->backend_command,
-			      sizeof(cfg->backend_command), cfg->file, err);
+	r = r	  ?:
+		    get_abs_path(g, "command", cfg->backend_command,
+				 sizeof(cfg->backend_command), cfg->file, err);
 	if (r)
 		return r;
 	if (strcmp(cfg->backend, "command"))
@@ -434,8 +446,9 @@ static int parse_backend(const config_setting_t *root, struct km_config *cfg,
 			       "backend type '%s' is unknown: use \"command\"",
 			       cfg->backend);
 	if (!cfg->backend_command[0])
-		return fail_at(err, g, cfg->file,
-			       "backend type \"command\" needs 'command', the program run for each VM action");
+		return fail_at(
+			err, g, cfg->file,
+			"backend type \"command\" needs 'command', the program run for each VM action");
 	return 0;
 }
 
@@ -460,8 +473,9 @@ static int parse_misc(const config_setting_t *root, struct km_config *cfg,
 		if (config_setting_lookup_bool(l, "debug", &debug))
 			cfg->debug = debug;
 	}
-	r = r ?: get_string(root, "state_dir", cfg->state_dir,
-			    sizeof(cfg->state_dir), cfg->file, err);
+	r = r	  ?:
+		    get_string(root, "state_dir", cfg->state_dir,
+			       sizeof(cfg->state_dir), cfg->file, err);
 	return r;
 }
 
@@ -655,8 +669,8 @@ const struct km_vm_node *km_vm_config_peer(const struct km_vm_config *vm,
 	return n ? &vm->nodes[n == &vm->nodes[0]] : NULL;
 }
 
-const char *km_config_error_format(const struct km_config_error *err,
-				   char *buf, size_t len)
+const char *km_config_error_format(const struct km_config_error *err, char *buf,
+				   size_t len)
 {
 	if (err->line > 0)
 		snprintf(buf, len, "%s:%d: %s", err->file, err->line, err->msg);

@@ -15,14 +15,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KM_NAME_MAX 64		/* VM and node names, NUL included */
-#define KM_ADDR_MAX 64		/* textual IPv4/IPv6 address, NUL included */
+#define KM_NAME_MAX 64 /* VM and node names, NUL included */
+#define KM_ADDR_MAX 64 /* textual IPv4/IPv6 address, NUL included */
 #define KM_CONFIG_DEFAULT "/etc/kemari/kemari.conf"
 
 /* The first problem found while loading, as "file:line: message". */
 struct km_config_error {
 	char file[PATH_MAX];
-	int line;		/* 0 when the problem is not tied to a line */
+	int line; /* 0 when the problem is not tied to a line */
 	char msg[256];
 };
 
@@ -33,14 +33,14 @@ enum km_transport {
 
 /* One node block of a VM file: `{ node = "alpha"; address = ...; }`. */
 struct km_vm_node {
-	char name[KM_NAME_MAX];	/* corosync node name (nodelist name) */
+	char name[KM_NAME_MAX]; /* corosync node name (nodelist name) */
 	char address[KM_ADDR_MAX];
 	uint16_t port;
 };
 
 struct km_vm_config {
 	char file[PATH_MAX];
-	int line;		/* line of the `vm` group */
+	int line; /* line of the `vm` group */
 	char name[KM_NAME_MAX];
 	enum km_transport transport;
 	uint32_t memory_mb;
@@ -50,13 +50,13 @@ struct km_vm_config {
 
 struct km_config {
 	char file[PATH_MAX];
-	char group[KM_NAME_MAX];	/* CPG group name */
+	char group[KM_NAME_MAX]; /* CPG group name */
 	char vm_dir[PATH_MAX];
 	char state_dir[PATH_MAX];
-	char fence_handler[PATH_MAX];	/* empty: no fencing configured */
+	char fence_handler[PATH_MAX]; /* empty: no fencing configured */
 	uint32_t fence_delay_ms;
 	uint32_t fence_timeout_ms;
-	char backend[KM_NAME_MAX];	/* backend type, "command" */
+	char backend[KM_NAME_MAX]; /* backend type, "command" */
 	char backend_command[PATH_MAX];
 	char ipc_group[KM_NAME_MAX];
 	char blackbox_dir[PATH_MAX];
@@ -101,7 +101,7 @@ const struct km_vm_node *km_vm_config_peer(const struct km_vm_config *vm,
 					   const char *node);
 
 /* km_config_error_format() - "file:line: message" into @buf, returns @buf. */
-const char *km_config_error_format(const struct km_config_error *err,
-				   char *buf, size_t len);
+const char *km_config_error_format(const struct km_config_error *err, char *buf,
+				   size_t len);
 
 #endif /* KM_CONFIG_H */

@@ -85,8 +85,6 @@ static int decode_resealed(struct km_wire_vm *w)
 	return km_msg_decode(w, sizeof(*w), &m);
 }
 
-
-
 Test(msg, short_and_long_frames)
 {
 	struct km_wire_vm w = good();
@@ -135,7 +133,7 @@ Test(msg, bad_fields)
 	w.hdr.length = htole32(12);
 	cr_assert_eq(decode_resealed(&w), -EPROTO);
 	w = good();
-	memset(w.vm, 'x', sizeof(w.vm));	/* no NUL */
+	memset(w.vm, 'x', sizeof(w.vm)); /* no NUL */
 	cr_assert_eq(decode_resealed(&w), -EPROTO);
 	w = good();
 	w.from[0] = '\0';

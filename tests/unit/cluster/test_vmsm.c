@@ -18,8 +18,8 @@
 struct node {
 	struct km_vmsm sm;
 	bool alive;
-	int backend_status;	/* what the backend returns: 0 = success */
-	int fences;		/* KM_ACT_FENCE seen */
+	int backend_status; /* what the backend returns: 0 = success */
+	int fences; /* KM_ACT_FENCE seen */
 	uint32_t last_delay;
 	int cancels;
 	int blackboxes;
@@ -33,7 +33,7 @@ struct qev {
 
 static struct node nodes[2];
 static bool linked;
-static bool stale_copy_allowed;	/* a test that forces a stale Primary */
+static bool stale_copy_allowed; /* a test that forces a stale Primary */
 static struct qev queue[64];
 static int qhead, qtail;
 
@@ -116,8 +116,9 @@ static int deliver(int i, struct km_vmsm_event ev)
 	r = km_vmsm_handle(&nodes[i].sm, &ev, &a);
 	cr_assert_geq(nodes[i].sm.generation, gen, "generation went back");
 	carry_out(i, &a);
-	cr_assert(stale_copy_allowed || primaries() <= 1, "two Primaries after %s on node %d",
-		      km_vmsm_event_name(ev.type), i);
+	cr_assert(stale_copy_allowed || primaries() <= 1,
+		  "two Primaries after %s on node %d",
+		  km_vmsm_event_name(ev.type), i);
 	return r;
 }
 
@@ -227,13 +228,15 @@ Test(vmsm, failover_after_fence)
 	leave(1);
 	cr_assert_eq(nodes[1].fences, 1);
 	cr_assert_eq(nodes[1].last_delay, DELAY_MS);
-	cr_assert_eq(nodes[1].sm.role, KM_ROLE_SECONDARY, "no promotion before fencing");
+	cr_assert_eq(nodes[1].sm.role, KM_ROLE_SECONDARY,
+		     "no promotion before fencing");
 	cr_assert_eq(nodes[1].sm.peer_role, KM_ROLE_UNKNOWN);
 	cr_assert_eq(nodes[1].sm.conn, KM_CONN_CONNECTING);
 	fence_result(1, KM_FENCE_RC_PEER_FENCED);
 	cr_assert_eq(nodes[1].sm.role, KM_ROLE_PRIMARY);
 	cr_assert_eq(nodes[1].sm.generation, 2);
-	cr_assert_eq(nodes[1].sm.conn, KM_CONN_STANDALONE, "unprotected after failover");
+	cr_assert_eq(nodes[1].sm.conn, KM_CONN_STANDALONE,
+		     "unprotected after failover");
 	cr_assert_not(nodes[1].sm.protected);
 	cr_assert_eq(nodes[1].blackboxes, 1);
 }
@@ -246,7 +249,8 @@ Test(vmsm, fence_failure_blocks_promotion)
 	fence_result(1, 1);
 	cr_assert_eq(nodes[1].sm.role, KM_ROLE_SECONDARY);
 	cr_assert_eq(nodes[1].sm.fence, KM_FENCE_FAILED);
-	cr_assert(strstr(nodes[1].sm.reason, "fence-peer handler failed (exit 1"),
+	cr_assert(strstr(nodes[1].sm.reason,
+			 "fence-peer handler failed (exit 1"),
 		  "%s", nodes[1].sm.reason);
 	cr_assert_not(km_vmsm_may_promote(&nodes[1].sm));
 	/* Quorum changes do not turn a failed fence into a promotion. */
@@ -262,7 +266,8 @@ Test(vmsm, outdate_is_not_enough_to_take_over)
 	leave(1);
 	fence_result(1, KM_FENCE_RC_PEER_OUTDATED);
 	cr_assert_eq(nodes[1].sm.role, KM_ROLE_SECONDARY);
-	cr_assert(strstr(nodes[1].sm.reason, "exit 4"), "%s", nodes[1].sm.reason);
+	cr_assert(strstr(nodes[1].sm.reason, "exit 4"), "%s",
+		  nodes[1].sm.reason);
 }
 
 Test(vmsm, primary_survives_lost_secondary_with_outdate)
@@ -276,7 +281,8 @@ Test(vmsm, primary_survives_lost_secondary_with_outdate)
 	cr_assert_not(nodes[0].sm.suspended);
 	cr_assert_eq(nodes[0].sm.role, KM_ROLE_PRIMARY);
 	cr_assert_eq(nodes[0].sm.conn, KM_CONN_STANDALONE);
-	cr_assert_eq(nodes[0].sm.generation, 1, "no promotion, no new generation");
+	cr_assert_eq(nodes[0].sm.generation, 1,
+		     "no promotion, no new generation");
 }
 
 Test(vmsm, secondary_back_before_fence_resumes_protection)
@@ -292,7 +298,7 @@ Test(vmsm, secondary_back_before_fence_resumes_protection)
 	send_ev(0, KM_EV_PEER_JOIN);
 	send_ev(1, KM_EV_PEER_JOIN);
 	cr_assert_eq(nodes[0].cancels, 1);
-	fence_result(0, KM_FENCE_RC_PEER_OUTDATED);	/* late, ignored */
+	fence_result(0, KM_FENCE_RC_PEER_OUTDATED); /* late, ignored */
 	cr_assert_not(nodes[0].sm.suspended, "still frozen with the peer back");
 	assert_lockstep(0);
 	cr_assert_eq(nodes[0].sm.generation, 1);
@@ -320,7 +326,7 @@ Test(vmsm, peer_back_during_fence_delay_cancels)
 	linked = true;
 	send_ev(1, KM_EV_PEER_JOIN);
 	cr_assert_eq(nodes[1].cancels, 1);
-	fence_result(1, KM_FENCE_RC_PEER_FENCED);	/* late, ignored */
+	fence_result(1, KM_FENCE_RC_PEER_FENCED); /* late, ignored */
 	cr_assert_eq(nodes[1].sm.role, KM_ROLE_SECONDARY);
 	cr_assert_eq(primaries(), 1);
 }
@@ -366,7 +372,8 @@ Test(vmsm, partition_both_fences_fail)
 	partition(1, 1, 1);
 	cr_assert_eq(nodes[1].sm.role, KM_ROLE_SECONDARY);
 	cr_assert_eq(nodes[0].sm.role, KM_ROLE_PRIMARY);
-	cr_assert(nodes[0].sm.suspended, "frozen: the replica may be promoted by hand");
+	cr_assert(nodes[0].sm.suspended,
+		  "frozen: the replica may be promoted by hand");
 }
 
 Test(vmsm, switchover_is_demote_then_promote)
@@ -447,7 +454,8 @@ Test(vmsm, stale_primary_stops_itself)
 
 Test(vmsm, generation_checks)
 {
-	struct km_vmsm_event ev = { .type = KM_EV_PEER_PROTECT, .generation = 3 };
+	struct km_vmsm_event ev = { .type = KM_EV_PEER_PROTECT,
+				    .generation = 3 };
 	struct km_vmsm_actions a;
 	struct km_vmsm sm;
 
@@ -470,7 +478,8 @@ Test(vmsm, generation_checks)
 Test(vmsm, handover_wrong_generation)
 {
 	protected_pair();
-	struct km_vmsm_event ev = { .type = KM_EV_PEER_HANDOVER, .generation = 7 };
+	struct km_vmsm_event ev = { .type = KM_EV_PEER_HANDOVER,
+				    .generation = 7 };
 
 	cr_assert_eq(deliver(1, ev), -ESTALE);
 	cr_assert_eq(nodes[1].sm.role, KM_ROLE_SECONDARY);
@@ -549,7 +558,8 @@ Test(vmsm, sync_source_lost_mid_sync)
 	join();
 	nodes[1].backend_status = 0;
 	/* Deliver the protect but lose node 0 before the sync completes. */
-	struct km_vmsm_event ev = { .type = KM_EV_PEER_PROTECT, .generation = 1 };
+	struct km_vmsm_event ev = { .type = KM_EV_PEER_PROTECT,
+				    .generation = 1 };
 	struct km_vmsm_actions a;
 	cr_assert_eq(km_vmsm_handle(&nodes[1].sm, &ev, &a), 0);
 	leave(1);
@@ -614,19 +624,32 @@ Test(vmsm, bad_events)
 static const struct {
 	const char *state, *rc, *role, *act;
 } matrix[] = {
-	{ "fresh", "........P..IPHAHH", "SSSSSSSSSSSSSSSSS", "------R----------" },
-	{ "idle", "........P..IP.APP", "SSSSSSSSSSSSSSSSS", "------R------P---" },
-	{ "synctarget", "......B.P....BBBB", "SSSSSSSSSSSSSSSSS", "------------X----" },
-	{ "sec-lockstep", "...........I.A.PP", "SSSSSSSSSSSSSSSSS", "----F-RXPP--X-X--" },
-	{ "sec-fencing", "........P..I.H.HH", "SSSSSSSSSSSSSSSSS", "------RX-PP-X-X--" },
-	{ "sec-fenced-inquorate", "........Q..I.Q.QQ", "SSSSSSSSSSSSSSSSS", "P-----RX----X-X--" },
-	{ "sec-fence-failed", "........P..I.H.HH", "SSSSSSSSSSSSSSSSS", "------RX-P--X-X--" },
-	{ "promoting", "......B.P...PBABB", "SSSSSSSSSSSPSSSSS", "-----------------" },
-	{ "pri-alone", "......E.P..I.HAHH", "PPPPPPPPPPPPSPPPP", "------------X----" },
-	{ "pri-syncsource", "......E.P..I.A.P.", "PPPPPPPPPPPPSPPPP", "----F-------X----" },
-	{ "pri-lockstep", "......E.P..I.A..A", "PPPPPPPPPPPPSPPPP", "----F-------X--D-" },
-	{ "pri-suspended", "......E.P..I.H.HH", "PPPPPPPPPPPPSPPPP", "------------X----" },
-	{ "demoting", "......E.P....BBBB", "PPPPPPPPPPPSSPPPP", "----F-------X----" },
+	{ "fresh", "........P..IPHAHH", "SSSSSSSSSSSSSSSSS",
+	  "------R----------" },
+	{ "idle", "........P..IP.APP", "SSSSSSSSSSSSSSSSS",
+	  "------R------P---" },
+	{ "synctarget", "......B.P....BBBB", "SSSSSSSSSSSSSSSSS",
+	  "------------X----" },
+	{ "sec-lockstep", "...........I.A.PP", "SSSSSSSSSSSSSSSSS",
+	  "----F-RXPP--X-X--" },
+	{ "sec-fencing", "........P..I.H.HH", "SSSSSSSSSSSSSSSSS",
+	  "------RX-PP-X-X--" },
+	{ "sec-fenced-inquorate", "........Q..I.Q.QQ", "SSSSSSSSSSSSSSSSS",
+	  "P-----RX----X-X--" },
+	{ "sec-fence-failed", "........P..I.H.HH", "SSSSSSSSSSSSSSSSS",
+	  "------RX-P--X-X--" },
+	{ "promoting", "......B.P...PBABB", "SSSSSSSSSSSPSSSSS",
+	  "-----------------" },
+	{ "pri-alone", "......E.P..I.HAHH", "PPPPPPPPPPPPSPPPP",
+	  "------------X----" },
+	{ "pri-syncsource", "......E.P..I.A.P.", "PPPPPPPPPPPPSPPPP",
+	  "----F-------X----" },
+	{ "pri-lockstep", "......E.P..I.A..A", "PPPPPPPPPPPPSPPPP",
+	  "----F-------X--D-" },
+	{ "pri-suspended", "......E.P..I.H.HH", "PPPPPPPPPPPPSPPPP",
+	  "------------X----" },
+	{ "demoting", "......E.P....BBBB", "PPPPPPPPPPPSSPPPP",
+	  "----F-------X----" },
 };
 
 /* Rules that hold in every cell, whatever the table says. */
@@ -641,20 +664,23 @@ static void check_invariants(const struct km_vmsm *before,
 
 	cr_assert_geq(after->generation, before->generation, "%s", where);
 	if (rc) {
-		cr_assert(after->reason[0], "%s: refused without a reason", where);
+		cr_assert(after->reason[0], "%s: refused without a reason",
+			  where);
 		cr_assert_eq(a->flags & (KM_ACT_BACKEND | KM_ACT_FENCE), 0,
 			     "%s: refused but acted", where);
 	}
 	if (promotes) {
-		cr_assert(after->quorate, "%s: promotion without quorum", where);
+		cr_assert(after->quorate, "%s: promotion without quorum",
+			  where);
 		cr_assert_gt(after->generation, before->generation,
 			     "%s: promotion without a new generation", where);
 		cr_assert_neq(after->peer_role, KM_ROLE_PRIMARY, "%s", where);
 		if (ev->type != KM_EV_ADMIN_PROTECT &&
 		    ev->type != KM_EV_PEER_HANDOVER)
 			cr_assert(before->peer_fault || after->peer_fault ||
-				  !after->peer_present,
-				  "%s: takeover while the peer is present", where);
+					  !after->peer_present,
+				  "%s: takeover while the peer is present",
+				  where);
 		if (!after->peer_present)
 			cr_assert_eq(after->fence, KM_FENCE_DONE,
 				     "%s: takeover without fencing", where);
@@ -687,8 +713,8 @@ Test(vmsm, every_event_in_every_state)
 			states[s].make(&sm);
 			before = sm;
 			ev = matrix_event(&sm, e);
-			snprintf(where, sizeof(where), "%s x %s", states[s].name,
-				 km_vmsm_event_name(e));
+			snprintf(where, sizeof(where), "%s x %s",
+				 states[s].name, km_vmsm_event_name(e));
 			rc = km_vmsm_handle(&sm, &ev, &a);
 			cr_expect_eq(rc_char(rc), matrix[s].rc[e],
 				     "%s: rc %d (%s)", where, rc, sm.reason);

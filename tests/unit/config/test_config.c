@@ -49,15 +49,14 @@ static const char *put(const char *name, const char *text)
 	return path;
 }
 
-static const char good_main[] =
-	"fencing: {\n"
-	"	handler = \"/bin/true\";\n"
-	"};\n";
+static const char good_main[] = "fencing: {\n"
+				"	handler = \"/bin/true\";\n"
+				"};\n";
 
 static const char good_vm[] =
-	"vm: {\n"				/* 1 */
-	"	name = \"web1\";\n"		/* 2 */
-	"	on = (\n"			/* 3 */
+	"vm: {\n" /* 1 */
+	"	name = \"web1\";\n" /* 2 */
+	"	on = (\n" /* 3 */
 	"		{ node = \"alpha\"; address = \"192.0.2.1\"; },\n"
 	"		{ node = \"beta\"; address = \"192.0.2.2\"; port = 7000; }\n"
 	"	);\n"
@@ -91,12 +90,12 @@ static struct km_config_error expect_vm_error(const char *vm_text)
 	return err;
 }
 
-#define assert_error(err, l, text)                                            \
-	do {                                                                  \
-		cr_assert_eq((err).line, (l), "line %d, wanted %d (%s)",      \
-			     (err).line, (l), (err).msg);                     \
-		cr_assert(strstr((err).msg, (text)), "message: %s",           \
-			  (err).msg);                                         \
+#define assert_error(err, l, text)                                       \
+	do {                                                             \
+		cr_assert_eq((err).line, (l), "line %d, wanted %d (%s)", \
+			     (err).line, (l), (err).msg);                \
+		cr_assert(strstr((err).msg, (text)), "message: %s",      \
+			  (err).msg);                                    \
 	} while (0)
 
 Test(config, examples_load)
@@ -157,17 +156,19 @@ Test(config, missing_main_file)
 		     -ENOENT);
 	cr_assert_eq(err.line, 0);
 	km_config_error_format(&err, buf, sizeof(buf));
-	cr_assert_str_eq(buf,
-			 "/nonexistent/kemari.conf: cannot read: No such file or directory");
+	cr_assert_str_eq(
+		buf,
+		"/nonexistent/kemari.conf: cannot read: No such file or directory");
 }
 
 Test(config, syntax_error_line)
 {
-	struct km_config_error err = expect_main_error(
-		"fencing: {\n"
-		"	handler = \"/bin/true\";\n"
-		"	delay_ms = ;\n"
-		"};\n", NULL);
+	struct km_config_error err =
+		expect_main_error("fencing: {\n"
+				  "	handler = \"/bin/true\";\n"
+				  "	delay_ms = ;\n"
+				  "};\n",
+				  NULL);
 
 	assert_error(err, 3, "syntax error");
 	cr_assert(strstr(err.file, "kemari.conf"));
@@ -175,84 +176,91 @@ Test(config, syntax_error_line)
 
 Test(config, unknown_setting_line)
 {
-	struct km_config_error err = expect_main_error(
-		"fencing: {\n"
-		"	handler = \"/bin/true\";\n"
-		"\n"
-		"	dealy_ms = 10;\n"
-		"};\n", NULL);
+	struct km_config_error err =
+		expect_main_error("fencing: {\n"
+				  "	handler = \"/bin/true\";\n"
+				  "\n"
+				  "	dealy_ms = 10;\n"
+				  "};\n",
+				  NULL);
 
 	assert_error(err, 4, "unknown setting 'dealy_ms' in fencing");
 }
 
 Test(config, wrong_type_line)
 {
-	struct km_config_error err = expect_main_error(
-		"fencing: {\n"
-		"	handler = \"/bin/true\";\n"
-		"	delay_ms = \"10\";\n"
-		"};\n", NULL);
+	struct km_config_error err =
+		expect_main_error("fencing: {\n"
+				  "	handler = \"/bin/true\";\n"
+				  "	delay_ms = \"10\";\n"
+				  "};\n",
+				  NULL);
 
 	assert_error(err, 3, "'delay_ms' must be an integer");
 }
 
 Test(config, out_of_range_line)
 {
-	struct km_config_error err = expect_main_error(
-		"fencing: {\n"
-		"	handler = \"/bin/true\";\n"
-		"	timeout_ms = 5;\n"
-		"};\n", NULL);
+	struct km_config_error err =
+		expect_main_error("fencing: {\n"
+				  "	handler = \"/bin/true\";\n"
+				  "	timeout_ms = 5;\n"
+				  "};\n",
+				  NULL);
 
-	assert_error(err, 3, "'timeout_ms' is 5, outside the range 100..3600000");
+	assert_error(err, 3,
+		     "'timeout_ms' is 5, outside the range 100..3600000");
 }
 
 Test(config, missing_required_reports_group_line)
 {
-	struct km_config_error err = expect_main_error(
-		"# comment\n"
-		"\n"
-		"fencing: {\n"
-		"	delay_ms = 10;\n"
-		"};\n", NULL);
+	struct km_config_error err = expect_main_error("# comment\n"
+						       "\n"
+						       "fencing: {\n"
+						       "	delay_ms = 10;\n"
+						       "};\n",
+						       NULL);
 
 	assert_error(err, 3, "fencing lacks the required setting 'handler'");
 }
 
 Test(config, relative_handler_refused)
 {
-	struct km_config_error err = expect_main_error(
-		"fencing: {\n"
-		"	handler = \"fence-peer\";\n"
-		"};\n", NULL);
+	struct km_config_error err =
+		expect_main_error("fencing: {\n"
+				  "	handler = \"fence-peer\";\n"
+				  "};\n",
+				  NULL);
 
 	assert_error(err, 2, "must be an absolute path");
 }
 
 Test(config, unknown_backend_type)
 {
-	struct km_config_error err = expect_main_error(
-		"backend: {\n"
-		"	type = \"libvirt\";\n"
-		"	command = \"/bin/true\";\n"
-		"};\n", NULL);
+	struct km_config_error err =
+		expect_main_error("backend: {\n"
+				  "	type = \"libvirt\";\n"
+				  "	command = \"/bin/true\";\n"
+				  "};\n",
+				  NULL);
 
 	assert_error(err, 2, "backend type 'libvirt' is unknown");
 }
 
 Test(config, explicit_vm_dir_missing)
 {
-	struct km_config_error err = expect_main_error(
-		"\n"
-		"vm_dir = \"/nonexistent/vms\";\n", NULL);
+	struct km_config_error err =
+		expect_main_error("\n"
+				  "vm_dir = \"/nonexistent/vms\";\n",
+				  NULL);
 
 	assert_error(err, 2, "cannot read the VM directory /nonexistent/vms");
 }
 
 Test(config, bad_group_name)
 {
-	struct km_config_error err = expect_main_error(
-		"cluster: { group = \"-x y\"; };\n", NULL);
+	struct km_config_error err =
+		expect_main_error("cluster: { group = \"-x y\"; };\n", NULL);
 
 	assert_error(err, 1, "'group' is '-x y'");
 }
@@ -264,7 +272,8 @@ Test(config, include_error_names_included_file)
 	put("fencing.inc", "handler = \"/bin/true\";\nbogus = 1;\n");
 	err = expect_main_error("fencing: {\n"
 				"@include \"fencing.inc\"\n"
-				"};\n", NULL);
+				"};\n",
+				NULL);
 	assert_error(err, 2, "unknown setting 'bogus'");
 	cr_assert(strstr(err.file, "fencing.inc"), "file %s", err.file);
 }
@@ -352,24 +361,24 @@ Test(config, vm_bad_port)
 
 Test(config, vm_node_not_a_group)
 {
-	struct km_config_error err = expect_vm_error(
-		"vm: {\n"
-		"	name = \"web1\";\n"
-		"	on = ( \"alpha\",\n"
-		"	       \"beta\" );\n"
-		"};\n");
+	struct km_config_error err =
+		expect_vm_error("vm: {\n"
+				"	name = \"web1\";\n"
+				"	on = ( \"alpha\",\n"
+				"	       \"beta\" );\n"
+				"};\n");
 
 	assert_error(err, 3, "each element of 'on' must be a group");
 }
 
 Test(config, vm_bad_transport_and_name)
 {
-	struct km_config_error err = expect_vm_error(
-		"vm: {\n"
-		"	name = \"web1\";\n"
-		"	transport = \"udp\";\n"
-		"	on = ();\n"
-		"};\n");
+	struct km_config_error err =
+		expect_vm_error("vm: {\n"
+				"	name = \"web1\";\n"
+				"	transport = \"udp\";\n"
+				"	on = ();\n"
+				"};\n");
 
 	assert_error(err, 3, "'transport' is 'udp'");
 	err = expect_vm_error("vm: {\n"
@@ -395,7 +404,8 @@ Test(config, duplicate_vm_across_files)
 	struct km_config_error err;
 
 	put("vms.d/a.conf", good_vm);
-	err = expect_main_error(good_main, "\n\n\n\n" "vm: {\n"
+	err = expect_main_error(good_main, "\n\n\n\n"
+					   "vm: {\n"
 					   "	name = \"web1\";\n"
 					   "	on = ();\n"
 					   "};\n");
@@ -404,13 +414,15 @@ Test(config, duplicate_vm_across_files)
 	cr_assert(strstr(err.file, "vms.d/web1.conf"));
 	cr_assert(strstr(err.msg, "'on' lists 0 node(s)"), "%s", err.msg);
 
-	put("vms.d/web1.conf", "\n\n\n\n" "vm: {\n"
-			       "	name = \"web1\";\n"
-			       "	on = (\n"
-			       "		{ node = \"a\"; address = \"192.0.2.1\"; },\n"
-			       "		{ node = \"b\"; address = \"192.0.2.2\"; }\n"
-			       "	);\n"
-			       "};\n");
+	put("vms.d/web1.conf",
+	    "\n\n\n\n"
+	    "vm: {\n"
+	    "	name = \"web1\";\n"
+	    "	on = (\n"
+	    "		{ node = \"a\"; address = \"192.0.2.1\"; },\n"
+	    "		{ node = \"b\"; address = \"192.0.2.2\"; }\n"
+	    "	);\n"
+	    "};\n");
 	err = expect_main_error(good_main, NULL);
 	assert_error(err, 5, "VM 'web1' is already defined in");
 	cr_assert(strstr(err.msg, "vms.d/a.conf:1"), "%s", err.msg);
