@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kemari-vmm: boot a Linux bzImage (or a raw test image) in a KVM VM with
+ * the event tap in place. Files and options are checked before KVM is
+ * opened, so every user error is reported on any host.
+ *
+ * Exit status: 0 the guest reset or powered off; 1 bad options, files or
+ * no usable KVM; 2 the VM failed (triple fault, KVM error, hook failure).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "boot.h"
+#include "console.h"
+#include "vm.h"
+
+#define DEFAULT_CMDLINE                                                  \
+	"console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1 "        \
+	"i8042.noaux i8042.nomux i8042.nopnp"
+
+struct opts {
+	const char *kernel, *initrd, *cmdline, *raw, *serial, *kvm_path;
+	const char *tap_log;
+	uint64_t raw_addr;
+	unsigned long timeout;
+	struct km_vm_config vm;
+	struct km_tap_policy tap;
+};
+
+static const struct option long_opts[] = {
+	{ "kernel", required_argument, NULL, 'k' },
+	{ "initrd", required_argument, NULL, 'i' },
+	{ "cmdline", required_argument, NULL, 'c' },
+	{ "memory", required_argument, NULL, 'm' },
+	{ "cpus", required_argument, NULL, 'p' },
+	{ "serial", required_argument, NULL, 's' },
+	{ "raw", required_argument, NULL, 'r' },
+	{ "raw-addr", required_argument, NULL, 'a' },
+	{ "kvm-device", required_argument, NULL, 'K' },
+	{ "tap", required_argument, NULL, 't' },
+	{ "tap-log", required_argument, NULL, 'l' },
+	{ "timeout", required_argument, NULL, 'T' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage: kemari-vmm --kernel BZIMAGE [--initrd FILE] "
+	      "[--cmdline STR]\n"
+	      "                  [--memory SIZE] [--cpus N] "
+	      "[--serial stdout|file:PATH|unix:PATH|none]\n"
+	      "                  [--tap SPEC] [--tap-log FILE] "
+	      "[--kvm-device PATH]\n"
+	      "       kemari-vmm --raw IMAGE [--raw-addr ADDR] [...]\n"
+	      "  --kernel      a Linux bzImage with a 64-bit entry point\n"
+	      "  --initrd      an initramfs, placed at the top of RAM\n"
+	      "  --cmdline     kernel command line (default: " DEFAULT_CMDLINE
+	      ")\n"
+	      "  --memory      guest RAM, e.g. 256M or 1G (default 256M; "
+	      "plain numbers are MiB)\n"
+	      "  --cpus        vCPUs, 1 to 8 (default 1)\n"
+	      "  --serial      where the UART's output goes (default stdout)\n"
+	      "  --raw         a raw real-mode image instead of a kernel "
+	      "(tests); vCPU n starts\n"
+	      "                at 0:ADDR with RSI=n\n"
+	      "  --raw-addr    where the raw image goes (default 0x1000)\n"
+	      "  --tap         tapped exits: devices, all, none, PORT or "
+	      "FIRST-LAST, comma-separated\n"
+	      "                (default devices: UART transmit writes)\n"
+	      "  --tap-log     record every tapped exit in FILE\n"
+	      "  --timeout     fail if the guest still runs after SEC "
+	      "seconds\n"
+	      "  --kvm-device  the KVM device (default /dev/kvm)\n"
+	      "See kemari-vmm(1).\n",
+	      f);
+}
+
+static int __attribute__((format(printf, 1, 2))) bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("kemari-vmm: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n", stderr);
+	return -EINVAL;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 'G': case 'g':
+		v <<= 30;
+		end++;
+		break;
+	case 'K': case 'k':
+		v <<= 10;
+		end++;
+		break;
+	case 'M': case 'm': case '\0':
+		v <<= 20;
+		end += *end != '\0';
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*end || v == 0 || v > (1ull << 40))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 0);
+	return errno || end == s || *end || *s == '-' || *out > max ?
+		       -EINVAL : 0;
+}
+
+static int parse_one(struct opts *o, int c, const char *arg)
+{
+	struct km_err err = { 0 };
+	unsigned long v;
+
+	switch (c) {
+	case 'k': o->kernel = arg; return 0;
+	case 'i': o->initrd = arg; return 0;
+	case 'c': o->cmdline = arg; return 0;
+	case 's': o->serial = arg; return 0;
+	case 'r': o->raw = arg; return 0;
+	case 'K': o->kvm_path = arg; return 0;
+	case 'l': o->tap_log = arg; return 0;
+	case 'm':
+		if (parse_size(arg, &o->vm.mem_size) < 0)
+			return bad("--memory '%s' is not a size; use e.g. 256M "
+				   "or 1G", arg);
+		return 0;
+	case 'p':
+		if (parse_uint(arg, KM_MAX_VCPUS, &v) < 0 || v == 0)
+			return bad("--cpus '%s' is not a number from 1 to 8",
+				   arg);
+		o->vm.ncpus = v;
+		return 0;
+	case 'a':
+		if (parse_uint(arg, 0xffff, &v) < 0)
+			return bad("--raw-addr '%s' is not an address below "
+				   "64 KiB", arg);
+		o->raw_addr = v;
+		return 0;
+	case 'T':
+		if (parse_uint(arg, 86400, &o->timeout) < 0)
+			return bad("--timeout '%s' is not a number of seconds",
+				   arg);
+		return 0;
+	case 't':
+		if (km_tap_policy_parse(&o->tap, arg, &err) < 0)
+			return bad("--tap: %s", err.msg);
+		return 0;
+	default:
+		return bad("%s", "unknown option; see kemari-vmm --help");
+	}
+}
+
+static int parse_opts(struct opts *o, int argc, char **argv)
+{
+	int c, r;
+
+	o->serial = "stdout";
+	o->raw_addr = KM_RAW_DEFAULT_ADDR;
+	o->vm.mem_size = 256ull << 20;
+	o->vm.ncpus = 1;
+	km_tap_policy_default(&o->tap);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+		if (c == 'h')
+			return 1;
+		if (c == '?')
+			return bad("unknown or incomplete option '%s'; see "
+				   "kemari-vmm --help", argv[optind - 1]);
+		r = parse_one(o, c, optarg);
+		if (r < 0)
+			return r;
+	}
+	if (optind < argc)
+		return bad("unexpected argument '%s'; see kemari-vmm --help",
+			   argv[optind]);
+	if (!o->kernel == !o->raw)
+		return bad("%s", o->kernel ? "give --kernel or --raw, not both"
+			   : "nothing to boot: give --kernel BZIMAGE (or "
+			     "--raw IMAGE)");
+	if (o->raw && (o->initrd || o->cmdline))
+		return bad("%s", "--initrd and --cmdline need --kernel, not "
+			   "--raw");
+	return 0;
+}
+
+static void print_stats(const struct km_vm *vm)
+{
+	struct km_vcpu_stats t = { 0 };
+	double secs = (vm->t_end.tv_sec - vm->t_start.tv_sec) +
+		      (vm->t_end.tv_nsec - vm->t_start.tv_nsec) / 1e9;
+	unsigned int i;
+
+	for (i = 0; i < vm->ncpus; i++) {
+		t.exits += vm->vcpus[i].stats.exits;
+		t.io += vm->vcpus[i].stats.io;
+		t.tapped += vm->vcpus[i].stats.tapped;
+		t.mmio += vm->vcpus[i].stats.mmio;
+		t.kicks += vm->vcpus[i].stats.kicks;
+	}
+	fprintf(stderr, "kemari-vmm: ran %.3f s: %llu exits (%.0f/s), %llu "
+			"PIO (%llu tapped), %llu MMIO, %llu kicks\n",
+		secs, (unsigned long long)t.exits,
+		secs > 0 ? t.exits / secs : 0.0, (unsigned long long)t.io,
+		(unsigned long long)t.tapped, (unsigned long long)t.mmio,
+		(unsigned long long)t.kicks);
+}
+
+static void print_rips(struct km_vm *vm)
+{
+	unsigned int i;
+	uint64_t rip;
+
+	for (i = 0; i < vm->ncpus; i++)
+		if (km_vcpu_get_rip(&vm->vcpus[i], &rip) == 0)
+			fprintf(stderr, "kemari-vmm: vCPU %u RIP %#llx\n", i,
+				(unsigned long long)rip);
+}
+
+static int load_image(const struct opts *o, struct km_boot_image *img,
+		      struct km_err *err)
+{
+	int r;
+
+	if (o->raw)
+		r = km_boot_load_raw(img, o->raw, o->raw_addr, err);
+	else
+		r = km_boot_load_linux(img, o->kernel, o->initrd,
+				       o->cmdline ? o->cmdline :
+						    DEFAULT_CMDLINE, err);
+	if (r == 0)
+		r = km_boot_check_memory(img, o->vm.mem_size, err);
+	return r;
+}
+
+static int run_vm(struct opts *o, struct km_boot_image *img,
+		  struct km_err *err)
+{
+	FILE *log = NULL;
+	struct km_vm *vm;
+	int r;
+
+	if (o->tap_log) {
+		log = fopen(o->tap_log, "we");
+		if (!log) {
+			km_err_set(err, "--tap-log %s: %s", o->tap_log,
+				   strerror(errno));
+			return 1;
+		}
+		setvbuf(log, NULL, _IOLBF, 0);
+	}
+	o->vm.kvm_path = o->kvm_path;
+	vm = km_vm_create(&o->vm, err);
+	r = 1;
+	if (!vm)
+		goto err_close_log;
+	km_vm_set_tap(vm, &o->tap, log ? km_tap_log_hook : NULL, log);
+	if (km_boot_setup(vm, img, err) < 0)
+		goto err_destroy;
+	km_vm_set_timeout(vm, o->timeout);
+	r = km_vm_run(vm) == 0 ? 0 : 2;
+	fprintf(stderr, "kemari-vmm: %s\n", km_vm_end_message(vm));
+	if (r)
+		print_rips(vm);
+	print_stats(vm);
+err_destroy:
+	km_vm_destroy(vm);
+err_close_log:
+	if (log)
+		fclose(log);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct km_boot_image img;
+	struct km_err err = { 0 };
+	struct opts o = { 0 };
+	int r, fd = -1;
+
+	r = parse_opts(&o, argc, argv);
+	if (r)
+		return r > 0 ? (usage(stdout), 0) : 1;
+	if (o.vm.mem_size < KM_MEM_MIN || o.vm.mem_size > KM_MEM_MAX ||
+	    o.vm.mem_size % KM_PAGE_SIZE) {
+		fprintf(stderr, "kemari-vmm: --memory must be a multiple of "
+				"4 KiB from %llu MiB to %llu MiB\n",
+			KM_MEM_MIN >> 20, KM_MEM_MAX >> 20);
+		return 1;
+	}
+	if (load_image(&o, &img, &err) < 0) {
+		fprintf(stderr, "kemari-vmm: %s\n", err.msg);
+		km_boot_release(&img);
+		return 1;
+	}
+	r = 1;
+	if (km_console_open(o.serial, &fd, &err) == 0) {
+		o.vm.console_fd = fd;
+		r = run_vm(&o, &img, &err);
+		km_console_close(fd);
+	}
+	if (err.msg[0])
+		fprintf(stderr, "kemari-vmm: %s\n", err.msg);
+	km_boot_release(&img);
+	return r;
+}

@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vCPU threads: KVM_RUN, the exit handlers, and the pause protocol that
+ * stops every other vCPU at an event-tap point.
+ *
+ * Pausing, with A at a tapped OUT and B running the guest:
+ *
+ *   A: lock; pause_owner = A; B.immediate_exit = 1; kick B; wait parked
+ *   B:   KVM_RUN returns EINTR (any I/O B had pending is completed first)
+ *   B:   lock; drained and paused by another: nparked++; broadcast; wait
+ *   A: parked == nactive - 1: unlock; run the hook; lock; owner = NULL
+ *   B:   woken: nparked--; immediate_exit = 0; back to KVM_RUN
+ *
+ * A vCPU parks only right after a KVM_RUN that returned EINTR, so its
+ * registers never hide a half-done I/O from a state save. The one
+ * exception is a vCPU that hits a tapped exit while another owns the VM:
+ * it parks at its exit, before its OUT is performed, with RIP at the OUT;
+ * that is also a consistent point (on restore the OUT runs again).
+ */
+#include "vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define APIC_LVT0 0x350
+#define APIC_LVT1 0x360
+#define APIC_MODE_NMI 0x4
+#define APIC_MODE_EXTINT 0x7
+
+static void set_apic_ids(struct kvm_cpuid2 *cpuid, unsigned int id)
+{
+	uint32_t i;
+
+	for (i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		if (e->function == 1)
+			e->ebx = (e->ebx & 0x00ffffffu) | (id << 24);
+		if (e->function == 0xb || e->function == 0x1f)
+			e->edx = id;
+	}
+}
+
+static int set_cpuid(struct km_vcpu *vcpu, const struct kvm_cpuid2 *cpuid,
+		     struct km_err *err)
+{
+	size_t sz = sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]);
+	struct kvm_cpuid2 *mine = malloc(sz);
+	int r = 0;
+
+	if (!mine)
+		return -ENOMEM;
+	memcpy(mine, cpuid, sz);
+	set_apic_ids(mine, vcpu->id);
+	if (ioctl(vcpu->fd, KVM_SET_CPUID2, mine) < 0) {
+		r = -errno;
+		km_err_set(err, "KVM_SET_CPUID2 on vCPU %u failed: %s",
+			   vcpu->id, strerror(errno));
+	}
+	free(mine);
+	return r;
+}
+
+static void lvt_set_mode(struct kvm_lapic_state *lapic, int reg,
+			 uint32_t mode)
+{
+	uint32_t v;
+
+	memcpy(&v, lapic->regs + reg, 4);
+	v = (v & ~0x700u) | (mode << 8);
+	memcpy(lapic->regs + reg, &v, 4);
+}
+
+/* LINT0 takes the PIC's ExtINT and LINT1 NMIs, as the MP table says. */
+static int setup_lapic(struct km_vcpu *vcpu, struct km_err *err)
+{
+	struct kvm_lapic_state lapic;
+
+	if (ioctl(vcpu->fd, KVM_GET_LAPIC, &lapic) < 0)
+		goto err_ioctl;
+	lvt_set_mode(&lapic, APIC_LVT0, APIC_MODE_EXTINT);
+	lvt_set_mode(&lapic, APIC_LVT1, APIC_MODE_NMI);
+	if (ioctl(vcpu->fd, KVM_SET_LAPIC, &lapic) < 0)
+		goto err_ioctl;
+	return 0;
+
+err_ioctl:
+	km_err_set(err, "setting up the LAPIC of vCPU %u failed: %s",
+		   vcpu->id, strerror(errno));
+	return -errno;
+}
+
+int km__vcpu_create(struct km_vm *vm, unsigned int id,
+		    const struct kvm_cpuid2 *cpuid, struct km_err *err)
+{
+	struct km_vcpu *vcpu = &vm->vcpus[id];
+	int r;
+
+	vcpu->vm = vm;
+	vcpu->id = id;
+	vcpu->fd = ioctl(vm->fd, KVM_CREATE_VCPU, id);
+	if (vcpu->fd < 0) {
+		r = -errno;
+		km_err_set(err, "KVM_CREATE_VCPU %u failed: %s", id,
+			   strerror(errno));
+		return r;
+	}
+	vcpu->run = mmap(NULL, vm->kvm.run_size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		r = -errno;
+		vcpu->run = NULL;
+		km_err_set(err, "mapping kvm_run of vCPU %u failed: %s", id,
+			   strerror(errno));
+		goto err_close;
+	}
+	r = set_cpuid(vcpu, cpuid, err);
+	if (r < 0)
+		goto err_unmap;
+	r = setup_lapic(vcpu, err);
+	if (r < 0)
+		goto err_unmap;
+	return 0;
+
+err_unmap:
+	munmap(vcpu->run, vm->kvm.run_size);
+	vcpu->run = NULL;
+err_close:
+	close(vcpu->fd);
+	vcpu->fd = -1;
+	return r;
+}
+
+void km__vcpu_destroy(struct km_vcpu *vcpu)
+{
+	if (vcpu->run)
+		munmap(vcpu->run, vcpu->vm->kvm.run_size);
+	vcpu->run = NULL;
+	if (vcpu->fd >= 0)
+		close(vcpu->fd);
+	vcpu->fd = -1;
+}
+
+int km_vcpu_get_rip(struct km_vcpu *vcpu, uint64_t *rip)
+{
+	struct kvm_regs regs;
+
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0)
+		return -errno;
+	*rip = regs.rip;
+	return 0;
+}
+
+/* Called with vm->lock held. */
+static void kick(struct km_vcpu *vcpu)
+{
+	vcpu->run->immediate_exit = 1;
+	if (vcpu->thread_started)
+		pthread_kill(vcpu->thread, KM_KICK_SIGNAL);
+}
+
+/* Park @vcpu until nobody but itself would own the VM. Lock held. */
+static void park(struct km_vcpu *vcpu)
+{
+	struct km_vm *vm = vcpu->vm;
+
+	vm->nparked++;
+	pthread_cond_broadcast(&vm->cond);
+	while (vm->pause_owner && vm->pause_owner != vcpu && !vm->stopping)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	vm->nparked--;
+}
+
+bool km__vm_pause_others(struct km_vcpu *self)
+{
+	struct km_vm *vm = self->vm;
+	unsigned int i;
+	bool ok;
+
+	pthread_mutex_lock(&vm->lock);
+	while (vm->pause_owner && !vm->stopping)
+		park(self);
+	if (!vm->stopping) {
+		vm->pause_owner = self;
+		for (i = 0; i < vm->ncpus; i++)
+			if (&vm->vcpus[i] != self)
+				kick(&vm->vcpus[i]);
+		while (vm->nparked + 1 < vm->nactive && !vm->stopping)
+			pthread_cond_wait(&vm->cond, &vm->lock);
+	}
+	ok = !vm->stopping;
+	pthread_mutex_unlock(&vm->lock);
+	return ok;
+}
+
+void km__vm_resume_others(struct km_vcpu *self)
+{
+	struct km_vm *vm = self->vm;
+
+	pthread_mutex_lock(&vm->lock);
+	if (vm->pause_owner == self)
+		vm->pause_owner = NULL;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+unsigned int km_vm_parked(struct km_vm *vm)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&vm->lock);
+	n = vm->nparked;
+	pthread_mutex_unlock(&vm->lock);
+	return n;
+}
+
+/*
+ * Before each KVM_RUN: park if another vCPU owns the VM and nothing is
+ * pending, and decide immediate_exit. Returns false when the VM stops.
+ */
+static bool vcpu_sync(struct km_vcpu *vcpu)
+{
+	struct km_vm *vm = vcpu->vm;
+	bool paused, go;
+
+	pthread_mutex_lock(&vm->lock);
+	paused = vm->pause_owner && vm->pause_owner != vcpu;
+	if (paused && vcpu->drained && !vm->stopping)
+		park(vcpu);
+	paused = vm->pause_owner && vm->pause_owner != vcpu;
+	vcpu->run->immediate_exit = paused || vm->stopping;
+	go = !vm->stopping;
+	pthread_mutex_unlock(&vm->lock);
+	return go;
+}
+
+static int handle_mmio(struct km_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+
+	/* Nothing is mapped outside RAM: reads float high, writes vanish. */
+	vcpu->stats.mmio++;
+	if (!run->mmio.is_write)
+		memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
+	return 0;
+}
+
+static int handle_fatal(struct km_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	char what[400];
+	uint64_t rip = 0;
+
+	km_kvm_exit_describe(run, what, sizeof(what));
+	km_vcpu_get_rip(vcpu, &rip);
+	km_vm_stop(vcpu->vm, KM_VM_FAILED, "vCPU %u stopped at RIP %#llx: %s",
+		   vcpu->id, (unsigned long long)rip, what);
+	return -EIO;
+}
+
+static int handle_system_event(struct km_vcpu *vcpu)
+{
+	uint32_t type = vcpu->run->system_event.type;
+
+	if (type == KVM_SYSTEM_EVENT_CRASH)
+		return handle_fatal(vcpu);
+	km_vm_stop(vcpu->vm, KM_VM_RESET, "the guest requested %s",
+		   type == KVM_SYSTEM_EVENT_RESET ? "a reset" : "power off");
+	return 0;
+}
+
+static int handle_exit(struct km_vcpu *vcpu)
+{
+	vcpu->stats.exits++;
+	switch (vcpu->run->exit_reason) {
+	case KVM_EXIT_IO:
+		vcpu->stats.io++;
+		return km__ioport_dispatch(vcpu);
+	case KVM_EXIT_MMIO:
+		return handle_mmio(vcpu);
+	case KVM_EXIT_INTR:
+		vcpu->stats.kicks++;
+		return 0;
+	case KVM_EXIT_SYSTEM_EVENT:
+		return handle_system_event(vcpu);
+	default:
+		/* SHUTDOWN, FAIL_ENTRY, INTERNAL_ERROR, HLT and the rest. */
+		return handle_fatal(vcpu);
+	}
+}
+
+static void vcpu_loop(struct km_vcpu *vcpu)
+{
+	int r;
+
+	while (vcpu_sync(vcpu)) {
+		r = ioctl(vcpu->fd, KVM_RUN, 0);
+		vcpu->drained = r < 0 && errno == EINTR;
+		if (vcpu->drained) {
+			vcpu->stats.kicks++;
+			continue;
+		}
+		if (r < 0 && errno == EAGAIN)
+			continue;
+		if (r < 0) {
+			km_vm_stop(vcpu->vm, KM_VM_FAILED,
+				   "KVM_RUN on vCPU %u failed: %s", vcpu->id,
+				   strerror(errno));
+			return;
+		}
+		if (handle_exit(vcpu) < 0)
+			return;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct km_vcpu *vcpu = arg;
+	struct km_vm *vm = vcpu->vm;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, KM_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	vcpu_loop(vcpu);
+
+	pthread_mutex_lock(&vm->lock);
+	vm->nactive--;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	return NULL;
+}
+
+/* The kick only has to interrupt KVM_RUN; the handler does nothing. */
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+static int install_kick_handler(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: KVM_RUN must return EINTR. */
+	return sigaction(KM_KICK_SIGNAL, &sa, NULL) < 0 ? -errno : 0;
+}
+
+static void stop_and_join(struct km_vm *vm, unsigned int started)
+{
+	unsigned int i;
+
+	for (i = 0; i < started; i++)
+		pthread_join(vm->vcpus[i].thread, NULL);
+}
+
+static void wait_end(struct km_vm *vm)
+{
+	struct timespec deadline;
+	bool expired = false;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += vm->timeout_s;
+	pthread_mutex_lock(&vm->lock);
+	while (vm->nactive > 0 && !expired) {
+		if (vm->timeout_s)
+			expired = pthread_cond_timedwait(&vm->cond, &vm->lock,
+							 &deadline) == ETIMEDOUT;
+		else
+			pthread_cond_wait(&vm->cond, &vm->lock);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	if (!expired)
+		return;
+	km_vm_stop(vm, KM_VM_FAILED, "the guest was still running after the "
+		   "%u s timeout", vm->timeout_s);
+	pthread_mutex_lock(&vm->lock);
+	while (vm->nactive > 0)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+int km_vm_run(struct km_vm *vm)
+{
+	unsigned int i;
+	int r;
+
+	r = install_kick_handler();
+	if (r < 0)
+		return r;
+	clock_gettime(CLOCK_MONOTONIC, &vm->t_start);
+	pthread_mutex_lock(&vm->lock);
+	for (i = 0; i < vm->ncpus; i++) {
+		r = -pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread,
+				    &vm->vcpus[i]);
+		if (r < 0)
+			break;
+		vm->vcpus[i].thread_started = true;
+		vm->nactive++;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	if (r < 0)
+		km_vm_stop(vm, KM_VM_FAILED, "starting vCPU thread %u failed: "
+			   "%s", i, strerror(-r));
+
+	wait_end(vm);
+	stop_and_join(vm, i);
+	clock_gettime(CLOCK_MONOTONIC, &vm->t_end);
+	if (r < 0)
+		return r;
+	return vm->end == KM_VM_RESET ? 0 : -EIO;
+}
