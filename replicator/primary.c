@@ -34,12 +34,35 @@ static void absorb(struct km_primary *p, const void *buf, size_t len)
 		crypto_generichash_update(&p->mac, buf, len);
 }
 
-static void account(struct km_primary *p, const struct iovec *iov, int n)
+static void batch_flush(struct km_primary *p)
 {
-	int i;
+	if (p->nbatch)
+		km_transport_sendv(p->t, p->batch, p->nbatch);
+	p->nbatch = 0;
+	p->batch_bytes = 0;
+	p->arena_used = 0;
+}
 
-	for (i = 0; i < n; i++)
-		p->es.wire_bytes += iov[i].iov_len;
+/* Room for a header or meta part; valid until the batch is flushed. */
+static uint8_t *arena_get(struct km_primary *p, size_t len)
+{
+	uint8_t *r;
+
+	if (p->arena_used + len > KM_ARENA_SIZE)
+		batch_flush(p);
+	r = p->arena + p->arena_used;
+	p->arena_used += len;
+	return r;
+}
+
+static void batch_add(struct km_primary *p, const void *base, size_t len)
+{
+	if (p->nbatch == KM_BATCH_IOV)
+		batch_flush(p);
+	p->batch[p->nbatch].iov_base = (void *)base;
+	p->batch[p->nbatch++].iov_len = len;
+	p->batch_bytes += len;
+	p->es.wire_bytes += len;
 }
 
 static void report_progress(struct km_primary *p, uint64_t pages)
@@ -57,55 +80,51 @@ static void report_progress(struct km_primary *p, uint64_t pages)
 		p->sync_opts->progress(p->sync_opts->opaque, pr);
 }
 
-/* Data iovecs of the pending message: guest memory, or the bounce copy. */
-static int data_iov(struct km_primary *p, struct iovec *iov)
+/* Queue the pending message's data: guest memory, or the bounce copy. */
+static void queue_data(struct km_primary *p)
 {
 	const uint8_t *mem = p->cfg.mem;
 	uint8_t *b = p->bounce;
 	uint32_t i;
-	int n = 0;
 
 	for (i = 0; i < p->nruns; i++) {
 		const struct km_page_run *r = &p->runs[i];
+		const uint8_t *src = mem + r->first * KM_PAGE_SIZE;
 		size_t len = (size_t)r->count * KM_PAGE_SIZE;
 
 		if (r->flags & KM_RUN_ZERO)
 			continue;
 		if (p->sync) {
-			memcpy(b, mem + r->first * KM_PAGE_SIZE, len);
+			memcpy(b, src, len);
+			src = b;
 			b += len;
-			continue;
 		}
-		iov[n].iov_base = (void *)(mem + r->first * KM_PAGE_SIZE);
-		iov[n++].iov_len = len;
+		absorb(p, src, len);
+		batch_add(p, src, len);
 	}
-	if (p->sync && b != p->bounce) {
-		iov[0].iov_base = p->bounce;
-		iov[n++].iov_len = (size_t)(b - p->bounce);
-	}
-	return n;
 }
 
 static void flush_pages(struct km_primary *p)
 {
-	size_t len =
-		km_wire_encode_pages(p->meta, p->runs, p->nruns, p->data_pages);
+	size_t mlen = KM_WIRE_HDR_SIZE + KM_PAGES_META_FIXED +
+		      (size_t)p->nruns * KM_PAGE_RUN_SIZE;
+	uint8_t *meta;
 	uint64_t covered = 0;
-	int i, n;
+	uint32_t i;
 
 	if (!p->nruns)
 		return;
-	p->iov[0].iov_base = p->meta;
-	p->iov[0].iov_len = len;
-	n = 1 + data_iov(p, p->iov + 1);
+	meta = arena_get(p, mlen);
+	km_wire_encode_pages(meta, p->runs, p->nruns, p->data_pages);
 	if (p->cfg.data_auth)
-		crypto_generichash_update(&p->mac, p->meta, KM_WIRE_HDR_SIZE);
-	absorb(p, p->meta + KM_WIRE_HDR_SIZE, len - KM_WIRE_HDR_SIZE);
-	for (i = 1; i < n; i++)
-		absorb(p, p->iov[i].iov_base, p->iov[i].iov_len);
-	km_transport_sendv(p->t, p->iov, n);
-	account(p, p->iov, n);
-	for (i = 0; i < (int)p->nruns; i++)
+		crypto_generichash_update(&p->mac, meta, KM_WIRE_HDR_SIZE);
+	absorb(p, meta + KM_WIRE_HDR_SIZE, mlen - KM_WIRE_HDR_SIZE);
+	batch_add(p, meta, mlen);
+	queue_data(p);
+	/* The bounce buffer is reused by the next message: send it now. */
+	if (p->sync || p->batch_bytes >= KM_BATCH_BYTES)
+		batch_flush(p);
+	for (i = 0; i < p->nruns; i++)
 		covered += p->runs[i].count;
 	p->nmsgs++;
 	p->nruns = 0;
@@ -150,21 +169,19 @@ static void send_pages(struct km_primary *p)
 	flush_pages(p);
 }
 
-static int send_blob(struct km_primary *p, const struct km_blob *b)
+static void send_blob(struct km_primary *p, const struct km_blob *b)
 {
-	uint8_t hdr[KM_WIRE_HDR_SIZE + KM_STATE_META_SIZE];
-	struct iovec iov[2];
+	uint8_t *hdr = arena_get(p, KM_WIRE_HDR_SIZE + KM_STATE_META_SIZE);
 	size_t len = km_wire_encode_state(hdr, b->tag, b->len);
 
-	iov[0] = (struct iovec){ hdr, len };
-	iov[1] = (struct iovec){ (void *)b->data, b->len };
 	if (p->cfg.data_auth)
 		crypto_generichash_update(&p->mac, hdr, KM_WIRE_HDR_SIZE);
 	absorb(p, hdr + KM_WIRE_HDR_SIZE, KM_STATE_META_SIZE);
 	absorb(p, b->data, b->len);
+	batch_add(p, hdr, len);
+	if (b->len)
+		batch_add(p, b->data, b->len);
 	p->nmsgs++;
-	account(p, iov, 2);
-	return km_transport_sendv(p->t, iov, b->len ? 2 : 1);
 }
 
 static int check_blobs(struct km_primary *p, const struct km_blob *blobs,
@@ -193,7 +210,7 @@ static void send_begin(struct km_primary *p, uint64_t epoch)
 {
 	struct km_msg_begin b = { epoch, p->cfg.generation,
 				  p->sync ? KM_BEGIN_SYNC : 0 };
-	uint8_t buf[KM_WIRE_HDR_SIZE + KM_BEGIN_SIZE];
+	uint8_t *buf = arena_get(p, KM_WIRE_HDR_SIZE + KM_BEGIN_SIZE);
 	size_t len = km_wire_encode_begin(buf, &b);
 
 	XXH3_64bits_reset(p->xxh);
@@ -202,8 +219,7 @@ static void send_begin(struct km_primary *p, uint64_t epoch)
 					sizeof(p->sess.key), KM_MAC_SIZE);
 		crypto_generichash_update(&p->mac, buf, len);
 	}
-	p->es.wire_bytes += len;
-	km_transport_send(p->t, buf, len);
+	batch_add(p, buf, len);
 }
 
 static void send_commit(struct km_primary *p, uint64_t epoch)
@@ -215,7 +231,8 @@ static void send_commit(struct km_primary *p, uint64_t epoch)
 		.flags = p->cfg.data_auth ? KM_COMMIT_MAC : 0,
 		.nmsgs = p->nmsgs,
 	};
-	uint8_t buf[KM_WIRE_HDR_SIZE + KM_COMMIT_SIZE + KM_MAC_SIZE];
+	uint8_t *buf =
+		arena_get(p, KM_WIRE_HDR_SIZE + KM_COMMIT_SIZE + KM_MAC_SIZE);
 	size_t len;
 
 	if (p->cfg.data_auth) {
@@ -226,8 +243,8 @@ static void send_commit(struct km_primary *p, uint64_t epoch)
 		crypto_generichash_final(&p->mac, c.mac, KM_MAC_SIZE);
 	}
 	len = km_wire_encode_commit(buf, &c);
-	p->es.wire_bytes += len;
-	km_transport_send(p->t, buf, len);
+	batch_add(p, buf, len);
+	batch_flush(p);
 }
 
 static int wait_ack(struct km_primary *p, uint64_t epoch)

@@ -15,6 +15,16 @@
  */
 #define KM_FLUSH_PAGES 64u
 
+/*
+ * Messages are gathered into one vector and sent with one sendmsg() per
+ * batch: a small epoch (BEGIN, PAGES, STATE, COMMIT) costs one system call.
+ * A batch goes out once it holds KM_BATCH_BYTES, so large epochs still
+ * pipeline with the secondary's receive and checksum.
+ */
+#define KM_BATCH_IOV 1024
+#define KM_BATCH_BYTES (256u << 10)
+#define KM_ARENA_SIZE (64u << 10)
+
 struct km_primary {
 	struct km_primary_config cfg;
 	struct km_transport *t;
@@ -29,10 +39,14 @@ struct km_primary {
 	struct km_page_run runs[KM_PAGES_MAX_RUNS];
 	uint32_t nruns;
 	uint32_t data_pages;
-	uint8_t meta[KM_WIRE_HDR_SIZE + KM_PAGES_META_FIXED +
-		     KM_PAGES_MAX_RUNS * KM_PAGE_RUN_SIZE];
-	struct iovec iov[KM_PAGES_MAX_RUNS + 1];
 	uint8_t *bounce; /* sync rounds copy here: the guest is running */
+
+	/* The batch being gathered; headers and meta live in the arena. */
+	struct iovec batch[KM_BATCH_IOV];
+	int nbatch;
+	size_t batch_bytes;
+	uint8_t arena[KM_ARENA_SIZE];
+	size_t arena_used;
 
 	/* The epoch under construction. */
 	bool sync;

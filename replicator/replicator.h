@@ -9,8 +9,9 @@
  *   RESPONSE(mac_c)         ---->
  *                           <----   ACK(last epoch, generation)
  *   BEGIN(N, gen) PAGES... STATE... COMMIT(N, digest[, mac]) ---->
- *                                   stage, verify, apply
+ *                                   stage, verify
  *                           <----   ACK(N) or ERROR
+ *                                   apply to the replica
  *
  * docs/protocol.md describes every message and both state machines.
  */
@@ -155,7 +156,7 @@ struct km_secondary_config {
 	size_t key_len;
 	bool data_auth; /* require MAC on every epoch */
 	uint64_t staging_pages; /* most pages in one epoch; 0: all memory */
-	/* Called after an epoch is applied, before its ACK is sent. */
+	/* Called after an epoch is applied (its ACK is already sent). */
 	void (*applied)(void *opaque, uint64_t epoch);
 	void *opaque;
 };
@@ -169,9 +170,10 @@ int km_secondary_create(const struct km_secondary_config *cfg,
 /**
  * km_secondary_serve() - run one session on a connected transport.
  *
- * Authenticates the primary, then stages, verifies, applies and acks
+ * Authenticates the primary, then stages, verifies, acks and applies
  * epochs until the peer goes away or sends something invalid. An epoch is
- * applied only once it arrived whole and verified; on any error the
+ * acked (committed) once it arrived whole and verified, and applied before
+ * anything more is read; on any error the
  * staged epoch is dropped, an ERROR goes to the peer (best effort), and
  * the replica stays at the last committed epoch.
  * Return: the error that ended the session (-ECONNRESET: the peer closed);

@@ -5,8 +5,9 @@
  *   BEGIN(N)      check generation and sequence; nothing touched yet
  *   PAGES/STATE   received into the staging area, hashed as they arrive
  *   COMMIT(N)     digest, message count, MAC; any mismatch drops staging
- *   apply         copy staged runs into the replica, merge state blobs
- *   ACK(N)
+ *   ACK(N)        the epoch is committed: verified and staged
+ *   apply         copy staged runs into the replica, merge state blobs,
+ *                 before anything else is read from the primary
  *
  * Until apply, the replica is exactly epoch N-1, so a primary that dies at
  * any byte of epoch N leaves N-1 behind. Initial-sync rounds are the one
@@ -24,6 +25,7 @@
 #include "replicator_int.h"
 
 #define STATE_MAX_TOTAL (64u << 20) /* staged state bytes per epoch */
+#define RECV_CHUNK (64u << 10)
 
 struct blob {
 	uint32_t tag;
@@ -299,10 +301,19 @@ static int recv_staged(struct km_secondary *s, struct km_transport *t,
 		return reject(s, -ENOSPC, "staging area holds %llu pages",
 			      (unsigned long long)s->stage_pages);
 	r = stage_runs(s, m);
-	r = r ?: km_transport_recv(t, dst, len);
 	if (r)
 		return r;
-	absorb(s, dst, len);
+	/* Hash each piece while the primary is still sending the next. */
+	while (len) {
+		size_t n = len < RECV_CHUNK ? len : RECV_CHUNK;
+
+		r = km_transport_recv(t, dst, n);
+		if (r)
+			return r;
+		absorb(s, dst, n);
+		dst += n;
+		len -= n;
+	}
 	s->stage_used += m->data_pages;
 	return 0;
 }
@@ -480,7 +491,7 @@ static void apply(struct km_secondary *s)
 
 static int send_ack(struct km_secondary *s, struct km_transport *t)
 {
-	struct km_msg_ack ack = { s->epoch, s->generation };
+	struct km_msg_ack ack = { s->begin.epoch, s->begin.generation };
 	uint8_t buf[KM_WIRE_HDR_SIZE + KM_ACK_SIZE];
 
 	return km_transport_send(t, buf, km_wire_encode_ack(buf, &ack));
@@ -520,14 +531,21 @@ int km_secondary_serve(struct km_secondary *s, struct km_transport *t)
 			    sizeof(s->err));
 	if (r)
 		return r;
+	/*
+	 * The commit point is a verified staging area: the ACK goes out
+	 * then, and the copy into the replica overlaps with the primary
+	 * resuming its guest. Nothing is read from the primary before the
+	 * apply is done, and this function never returns with a verified
+	 * epoch left unapplied, so the replica is always a whole epoch.
+	 */
 	for (;;) {
 		r = recv_epoch(s, t);
 		if (r)
 			break;
+		r = send_ack(s, t);
 		apply(s);
 		if (s->cfg.applied)
 			s->cfg.applied(s->cfg.opaque, s->epoch);
-		r = send_ack(s, t);
 		if (r)
 			break;
 	}

@@ -6,6 +6,7 @@
  * host turns into an error instead of a hang.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -23,9 +24,19 @@
 #define TCP_KEEPCNT_N 5
 #define TCP_USER_TIMEOUT_MS 10000
 
+/*
+ * Small reads (headers, meta parts, ACKs) are served from a receive buffer
+ * so an epoch's control messages cost one recv() instead of one each;
+ * reads of at least half the buffer (page data) go straight to the
+ * caller's memory, so pages are copied once, by the kernel.
+ */
+#define RBUF_SIZE (64u << 10)
+
 struct tcp_conn {
 	struct km_transport base;
 	int fd;
+	size_t rpos, rlen;
+	uint8_t rbuf[RBUF_SIZE];
 };
 
 static struct tcp_conn *to_tcp(struct km_transport *t)
@@ -219,14 +230,14 @@ static int tcp_sendv(struct km_transport *t, const struct iovec *iov,
 	return 0;
 }
 
-static int tcp_recv(struct km_transport *t, void *buf, size_t len)
+static int recv_some(int fd, void *buf, size_t len, size_t min)
 {
 	size_t got = 0;
 	ssize_t n;
 
-	while (got < len) {
-		n = recv(to_tcp(t)->fd, (char *)buf + got, len - got,
-			 MSG_WAITALL);
+	while (got < min) {
+		n = recv(fd, (char *)buf + got, len - got,
+			 len == min ? MSG_WAITALL : 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -235,6 +246,31 @@ static int tcp_recv(struct km_transport *t, void *buf, size_t len)
 			return -ECONNRESET;
 		got += (size_t)n;
 	}
+	return (int)(got > INT_MAX ? INT_MAX : got);
+}
+
+static int tcp_recv(struct km_transport *t, void *buf, size_t len)
+{
+	struct tcp_conn *c = to_tcp(t);
+	size_t n = c->rlen - c->rpos < len ? c->rlen - c->rpos : len;
+	int r;
+
+	memcpy(buf, c->rbuf + c->rpos, n);
+	c->rpos += n;
+	buf = (char *)buf + n;
+	len -= n;
+	if (!len)
+		return 0;
+	if (len >= RBUF_SIZE / 2) {
+		r = recv_some(c->fd, buf, len, len);
+		return r < 0 ? r : 0;
+	}
+	r = recv_some(c->fd, c->rbuf, RBUF_SIZE, len);
+	if (r < 0)
+		return r;
+	c->rlen = (size_t)r;
+	memcpy(buf, c->rbuf, len);
+	c->rpos = len;
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -38,6 +39,29 @@ struct guest {
 
 static struct fixture fx;
 static struct guest g;
+static volatile uint64_t applied_epoch;
+
+static void on_applied(void *opaque, uint64_t epoch)
+{
+	(void)opaque;
+	__atomic_store_n(&applied_epoch, epoch, __ATOMIC_RELEASE);
+}
+
+/*
+ * The secondary acks before it copies the epoch into the replica; wait
+ * (bounded) until it is applied before looking at the replica.
+ */
+static void wait_applied(uint64_t epoch)
+{
+	int i;
+
+	for (i = 0; i < 5000; i++) {
+		if (__atomic_load_n(&applied_epoch, __ATOMIC_ACQUIRE) >= epoch)
+			return;
+		usleep(1000);
+	}
+	cr_assert_fail("epoch %llu never applied", (unsigned long long)epoch);
+}
 
 static void *serve(void *arg)
 {
@@ -64,8 +88,10 @@ static void start(int nsessions, bool data_auth)
 		.key = key,
 		.key_len = sizeof(key),
 		.data_auth = data_auth,
+		.applied = on_applied,
 	};
 
+	applied_epoch = 0;
 	fx.replica = aligned_alloc(KM_PAGE_SIZE, PAGES * KM_PAGE_SIZE);
 	g.mem = aligned_alloc(KM_PAGE_SIZE, PAGES * KM_PAGE_SIZE);
 	cr_assert(fx.replica && g.mem);
@@ -169,6 +195,7 @@ Test(engine, epochs_replicate_pages_and_state)
 		write_page(40, 0); /* a zero page */
 		cr_assert_eq(km_primary_epoch(p, blobs, 2), 0, "%s",
 			     km_primary_strerror(p));
+		wait_applied(km_primary_last_epoch(p));
 		cr_assert(!memcmp(g.mem, fx.replica, PAGES * KM_PAGE_SIZE),
 			  "replica differs after epoch %d", i + 1);
 	}
@@ -244,6 +271,7 @@ Test(engine, initial_sync_then_lockstep)
 	cr_assert_eq(km_primary_sync(p, &o), 0, "%s", km_primary_strerror(p));
 	write_page(8, 0x88);
 	cr_assert_eq(km_primary_epoch(p, NULL, 0), 0);
+	wait_applied(km_primary_last_epoch(p));
 	cr_assert(!memcmp(g.mem, fx.replica, PAGES * KM_PAGE_SIZE));
 	km_primary_destroy(p);
 	join();
@@ -345,6 +373,7 @@ static void raw_case(uint64_t epoch, uint64_t gen, int corrupt, int want)
 
 	start(2, corrupt == 3);
 	two_epochs(corrupt == 3);
+	wait_applied(2);
 	memcpy(before, fx.replica, sizeof(before));
 	s.flags = corrupt == 3 ? KM_HELLO_DATA_AUTH : 0;
 	t = raw_session(&s);
