@@ -256,9 +256,35 @@ Test(engine, data_auth_mismatch_refused)
 	cleanup();
 }
 
+struct progress_log {
+	unsigned int calls;
+	struct km_sync_progress last;
+	bool dirtied;
+};
+
+/* The guest keeps writing while round 0 runs: rounds 1.. must follow. */
+static void on_progress(void *opaque, const struct km_sync_progress *pr)
+{
+	struct progress_log *log = opaque;
+
+	cr_assert(pr->bytes_done >= log->last.bytes_done);
+	log->calls++;
+	log->last = *pr;
+	if (!pr->round && !log->dirtied) {
+		write_page(60, 0x60);
+		write_page(61, 0x61);
+		write_page(62, 0x62);
+		log->dirtied = true;
+	}
+}
+
 Test(engine, initial_sync_then_lockstep)
 {
-	struct km_sync_opts o = { .max_rounds = 5, .small_pages = 2 };
+	struct progress_log log = { 0 };
+	struct km_sync_opts o = { .max_rounds = 5,
+				  .small_pages = 2,
+				  .progress = on_progress,
+				  .opaque = &log };
 	struct km_primary *p;
 	char err[256];
 	uint64_t i;
@@ -269,6 +295,13 @@ Test(engine, initial_sync_then_lockstep)
 	cr_assert_eq(connect_primary(key, 1, false, &p, err, sizeof(err)), 0);
 	write_page(7, 0x77); /* logged before the sync: still replicated */
 	cr_assert_eq(km_primary_sync(p, &o), 0, "%s", km_primary_strerror(p));
+	cr_assert(log.calls >= 2);
+	cr_assert_eq(log.last.bytes_total, PAGES * KM_PAGE_SIZE);
+	/* Round 0 covered all memory, round 1 the three pages dirtied. */
+	cr_assert_eq(log.last.bytes_done, (PAGES + 3) * KM_PAGE_SIZE);
+	cr_assert_eq(log.last.round, 1);
+	cr_assert(log.last.rate_bps > 0);
+	cr_assert_eq(log.last.remaining_pages, 0);
 	write_page(8, 0x88);
 	cr_assert_eq(km_primary_epoch(p, NULL, 0), 0);
 	wait_applied(km_primary_last_epoch(p));
