@@ -46,11 +46,11 @@ ra beta 0 monitor
 ra alpha 0 promote		# already promoted
 ra beta 1 promote		# the VM is Primary on alpha
 ra alpha 0 demote		# switchover: beta takes over
-is beta web1 role Primary || fail "demote did not hand over"
+wait_for 10 is beta web1 role Primary || fail "demote did not hand over"
 ra alpha 0 monitor
 ra beta 8 monitor
 ra beta 0 stop			# stop demotes first
-is alpha web1 role Primary || fail "stop of the Primary did not hand over"
+wait_for 10 is alpha web1 role Primary || fail "stop of the Primary did not hand over"
 ra beta 7 monitor
 ra alpha 8 monitor
 # A frozen Primary (lost Secondary, fencing failed) is FAILED_PROMOTED.
