@@ -4,7 +4,7 @@
 #define KEMARI_REPLICATOR_PRIMARY_INT_H
 
 #include <sodium.h>
-#include <xxhash.h>
+#include "xxh.h"
 
 #include "replicator_int.h"
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Kemari wire format: encoders and validating decoders (docs/protocol.md). */
 #include <string.h>
-#include <xxhash.h>
+#include "xxh.h"
 
 #include "wire.h"
 

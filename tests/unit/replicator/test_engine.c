@@ -5,6 +5,7 @@
  * check the secondary's sequence, generation, checksum and tag rules.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,19 @@ struct guest {
 
 static struct fixture fx;
 static struct guest g;
+static int fds_before;
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	cr_assert(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
 static volatile uint64_t applied_epoch;
 
 static void on_applied(void *opaque, uint64_t epoch)
@@ -91,6 +105,7 @@ static void start(int nsessions, bool data_auth)
 		.applied = on_applied,
 	};
 
+	fds_before = count_fds();
 	applied_epoch = 0;
 	fx.replica = aligned_alloc(KM_PAGE_SIZE, PAGES * KM_PAGE_SIZE);
 	g.mem = aligned_alloc(KM_PAGE_SIZE, PAGES * KM_PAGE_SIZE);
@@ -114,11 +129,13 @@ static void join(void)
 	km_transport_close(fx.lis);
 }
 
+/* Frees everything and checks that no socket was left open. */
 static void cleanup(void)
 {
 	km_secondary_destroy(fx.sec);
 	free(fx.replica);
 	free(g.mem);
+	cr_assert_eq(count_fds(), fds_before, "file descriptor leaked");
 }
 
 static int collect(void *opaque, uint64_t *bitmap, uint64_t npages)

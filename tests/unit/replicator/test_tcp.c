@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The TCP transport: whole vectors, buffered receive, sticky errors, peer
+ * loss, timeouts, and no file descriptor left behind. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "transport.h"
+
+#define NPAGES 1500 /* more iovecs than one sendmsg() takes at once */
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	cr_assert(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+struct pair {
+	struct km_transport *lis, *a, *b;
+};
+
+static void *do_accept(void *arg)
+{
+	struct pair *p = arg;
+
+	cr_assert_eq(p->lis->ops->accept(p->lis, &p->b), 0);
+	return NULL;
+}
+
+static void make_pair(struct pair *p)
+{
+	char port[16];
+	pthread_t th;
+
+	cr_assert_eq(km_tcp_ops.listen("127.0.0.1", "0", &p->lis), 0);
+	snprintf(port, sizeof(port), "%d", p->lis->ops->local_port(p->lis));
+	cr_assert_eq(pthread_create(&th, NULL, do_accept, p), 0);
+	cr_assert_eq(km_tcp_ops.connect("127.0.0.1", port, &p->a), 0);
+	pthread_join(th, NULL);
+}
+
+static void free_pair(struct pair *p)
+{
+	km_transport_close(p->a);
+	km_transport_close(p->b);
+	km_transport_close(p->lis);
+}
+
+static uint8_t *pages;
+
+static void *send_pages(void *arg)
+{
+	struct km_transport *t = arg;
+	struct iovec *iov = calloc(NPAGES + 1, sizeof(*iov));
+	static const char hdr[] = "hdr";
+	int i;
+
+	iov[0] = (struct iovec){ (void *)hdr, 3 };
+	for (i = 0; i < NPAGES; i++)
+		iov[i + 1] = (struct iovec){ pages + (size_t)i * 4096, 4096 };
+	cr_assert_eq(km_transport_sendv(t, iov, NPAGES + 1), 0);
+	free(iov);
+	return NULL;
+}
+
+Test(tcp, vectors_and_mixed_reads_arrive_whole)
+{
+	int fds = count_fds();
+	struct pair p;
+	pthread_t th;
+	uint8_t *got = malloc((size_t)NPAGES * 4096), h[3];
+	size_t i;
+
+	pages = malloc((size_t)NPAGES * 4096);
+	for (i = 0; i < (size_t)NPAGES * 4096; i++)
+		pages[i] = (uint8_t)(i * 7 + i / 4096);
+	make_pair(&p);
+	cr_assert_eq(pthread_create(&th, NULL, send_pages, p.a), 0);
+	/* A small read (buffered), then a large one (direct). */
+	cr_assert_eq(km_transport_recv(p.b, h, 3), 0);
+	cr_assert(!memcmp(h, "hdr", 3));
+	cr_assert_eq(km_transport_recv(p.b, got, 100), 0);
+	cr_assert_eq(km_transport_recv(p.b, got + 100,
+				       (size_t)NPAGES * 4096 - 100),
+		     0);
+	pthread_join(th, NULL);
+	cr_assert(!memcmp(got, pages, (size_t)NPAGES * 4096));
+	free_pair(&p);
+	free(got);
+	free(pages);
+	cr_assert_eq(count_fds(), fds, "file descriptor leaked");
+}
+
+Test(tcp, peer_loss_is_econnreset_and_sticky)
+{
+	struct pair p;
+	uint8_t b[8] = { 0 };
+
+	make_pair(&p);
+	km_transport_close(p.b);
+	p.b = NULL;
+	cr_assert_eq(km_transport_recv(p.a, b, sizeof(b)), -ECONNRESET);
+	cr_assert_eq(km_transport_error(p.a), -ECONNRESET);
+	/* Sticky: later calls fail the same way without touching the fd. */
+	cr_assert_eq(km_transport_send(p.a, b, sizeof(b)), -ECONNRESET);
+	cr_assert_eq(km_transport_recv(p.a, b, 1), -ECONNRESET);
+	free_pair(&p);
+}
+
+Test(tcp, send_to_closed_peer_fails_cleanly)
+{
+	static uint8_t big[1 << 20];
+	struct pair p;
+	int i, r = 0;
+
+	make_pair(&p);
+	km_transport_close(p.b);
+	p.b = NULL;
+	/* No SIGPIPE: the first failing send returns -ECONNRESET. */
+	for (i = 0; i < 64 && !r; i++)
+		r = km_transport_send(p.a, big, sizeof(big));
+	cr_assert_eq(r, -ECONNRESET);
+	free_pair(&p);
+}
+
+Test(tcp, receive_timeout)
+{
+	struct pair p;
+	uint8_t b;
+
+	make_pair(&p);
+	cr_assert_eq(p.a->ops->set_timeout(p.a, 50), 0);
+	cr_assert_eq(km_transport_recv(p.a, &b, 1), -ETIMEDOUT);
+	free_pair(&p);
+}
+
+Test(tcp, connect_refused_and_bad_host)
+{
+	struct km_transport *t = NULL;
+	struct pair p;
+	char port[16];
+
+	cr_assert_eq(km_tcp_ops.listen("127.0.0.1", "0", &p.lis), 0);
+	snprintf(port, sizeof(port), "%d", p.lis->ops->local_port(p.lis));
+	km_transport_close(p.lis);
+	cr_assert_eq(km_tcp_ops.connect("127.0.0.1", port, &t), -ECONNREFUSED);
+	cr_assert_lt(km_tcp_ops.connect("no-such-host.invalid", "1", &t), 0);
+}
