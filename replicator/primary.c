@@ -261,8 +261,22 @@ static int wait_ack(struct km_primary *p, uint64_t epoch)
 	return r;
 }
 
+/*
+ * An epoch that was not acked may or may not have been committed: keep
+ * its pages dirty so that, after km_primary_reconnect(), the next epoch
+ * ships them again (resending current contents is always correct).
+ */
 static int fail(struct km_primary *p, int r, const char *what)
 {
+	uint64_t w;
+
+	for (w = 0; w < p->nwords; w++)
+		p->pending[w] |= p->bitmap[w];
+	p->nbatch = 0;
+	p->batch_bytes = 0;
+	p->arena_used = 0;
+	p->nruns = 0;
+	p->data_pages = 0;
 	if (!p->err[0])
 		snprintf(p->err, sizeof(p->err), "epoch %llu: %s: %s",
 			 (unsigned long long)p->epoch + 1, what,
@@ -326,6 +340,8 @@ int km_primary_epoch(struct km_primary *p, const struct km_blob *blobs,
 
 	if (km_transport_error(p->t))
 		return km_transport_error(p->t);
+	if (p->need_sync)
+		return -KM_EGAP;
 	r = check_blobs(p, blobs, nblobs);
 	r = r ?: km__primary_harvest(p);
 	if (r)
@@ -411,6 +427,37 @@ err_destroy:
 	return r;
 err_close_transport:
 	km_transport_close(t);
+	return r;
+}
+
+int km_primary_reconnect(struct km_primary *p, struct km_transport *t,
+			 char *err, size_t errlen)
+{
+	uint64_t mine = p->epoch;
+	int r;
+
+	km_transport_close(p->t);
+	p->t = t;
+	p->err[0] = '\0';
+	r = t->ops->set_timeout(t, p->cfg.ack_timeout_ms);
+	r = r	  ?:
+		    km__auth_client(t, p->cfg.key, p->cfg.key_len, &p->sess,
+				    p->err, sizeof(p->err));
+	if (!r) {
+		p->epoch = p->sess.last_epoch;
+		if (p->epoch != mine && p->epoch != mine + 1) {
+			snprintf(
+				p->err, sizeof(p->err),
+				"the secondary's replica is at epoch %llu, this primary at %llu: run an initial sync (km_primary_sync) before the next epoch",
+				(unsigned long long)p->epoch,
+				(unsigned long long)mine);
+			p->need_sync = true;
+			r = -KM_EGAP;
+		}
+	}
+	if (r)
+		snprintf(err, errlen, "%s",
+			 p->err[0] ? p->err : km_strerror(r));
 	return r;
 }
 

@@ -34,6 +34,7 @@ struct km_primary {
 	uint64_t *bitmap; /* the epoch being shipped */
 	uint64_t *pending; /* left dirty by the initial sync */
 	uint64_t epoch; /* last acked */
+	bool need_sync; /* reconnected to a replica we cannot continue */
 
 	/* The message under construction. */
 	struct km_page_run runs[KM_PAGES_MAX_RUNS];

@@ -106,6 +106,21 @@ int km_primary_create(const struct km_primary_config *cfg,
 int km_primary_epoch(struct km_primary *p, const struct km_blob *blobs,
 		     unsigned int nblobs);
 
+/**
+ * km_primary_reconnect() - resume on a new connection after a failure.
+ * @t: connected transport, owned by the primary from now on (the old one
+ *	is closed).
+ *
+ * Authenticates again and takes the secondary's last committed epoch. The
+ * pages of an epoch that failed stay dirty, so the next km_primary_epoch()
+ * ships them again. Return: 0 if the secondary is at this primary's last
+ * acked epoch or the one in flight when it failed; -KM_EGAP if it is
+ * elsewhere (a fresh or foreign replica): km_primary_epoch() then refuses
+ * with -KM_EGAP until km_primary_sync() has run; or the handshake's error.
+ */
+int km_primary_reconnect(struct km_primary *p, struct km_transport *t,
+			 char *err, size_t errlen);
+
 /** km_primary_last_epoch() - the last epoch acknowledged by the secondary. */
 uint64_t km_primary_last_epoch(const struct km_primary *p);
 

@@ -87,6 +87,8 @@ int km_primary_sync(struct km_primary *p, const struct km_sync_opts *o)
 	p->sync_opts = o;
 	r = full_copy(p);
 	r = r ?: precopy(p, o);
+	if (!r)
+		p->need_sync = false;
 	p->sync_opts = NULL;
 	p->sync = false;
 	return r;

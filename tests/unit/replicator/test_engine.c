@@ -530,3 +530,183 @@ Test(engine, pages_before_begin_rejected)
 	XXH3_freeState(x);
 	cleanup();
 }
+
+/* A TCP connection whose sends start failing once armed (a lost link). */
+struct flaky {
+	struct km_transport base;
+	struct km_transport *inner;
+	bool armed;
+};
+
+static int flaky_sendv(struct km_transport *t, const struct iovec *iov, int n)
+{
+	struct flaky *f = (struct flaky *)t;
+
+	if (f->armed)
+		return -EIO;
+	return f->inner->ops->sendv(f->inner, iov, n);
+}
+
+static int flaky_recv(struct km_transport *t, void *buf, size_t len)
+{
+	struct flaky *f = (struct flaky *)t;
+
+	return f->inner->ops->recv(f->inner, buf, len);
+}
+
+static int flaky_set_timeout(struct km_transport *t, unsigned int ms)
+{
+	struct flaky *f = (struct flaky *)t;
+
+	return f->inner->ops->set_timeout(f->inner, ms);
+}
+
+static void flaky_close(struct km_transport *t)
+{
+	struct flaky *f = (struct flaky *)t;
+
+	km_transport_close(f->inner);
+	free(f);
+}
+
+static const struct km_transport_ops flaky_ops = {
+	.name = "flaky",
+	.sendv = flaky_sendv,
+	.recv = flaky_recv,
+	.set_timeout = flaky_set_timeout,
+	.close = flaky_close,
+};
+
+static struct flaky *flaky_connect(const char *port)
+{
+	struct flaky *f = calloc(1, sizeof(*f));
+
+	cr_assert(f);
+	f->base.ops = &flaky_ops;
+	cr_assert_eq(km_tcp_ops.connect("127.0.0.1", port, &f->inner), 0);
+	return f;
+}
+
+static struct km_primary *flaky_primary(struct flaky *f)
+{
+	struct km_primary_config cfg = {
+		.mem = g.mem,
+		.mem_size = PAGES * KM_PAGE_SIZE,
+		.dirty = collect,
+		.dirty_opaque = &g,
+		.key = key,
+		.key_len = sizeof(key),
+		.generation = 1,
+		.ack_timeout_ms = 5000,
+	};
+	struct km_primary *p;
+	char err[256];
+
+	cr_assert_eq(km_primary_create(&cfg, &f->base, &p, err, sizeof(err)), 0,
+		     "%s", err);
+	return p;
+}
+
+Test(engine, reconnect_resends_the_failed_epoch)
+{
+	struct km_transport *t;
+	struct km_primary *p;
+	struct flaky *f;
+	char err[256];
+
+	start(2, false);
+	f = flaky_connect(fx.port);
+	p = flaky_primary(f);
+	write_page(1, 0x11);
+	cr_assert_eq(km_primary_epoch(p, NULL, 0), 0);
+	f->armed = true;
+	write_page(5, 0x55);
+	write_page(6, 0x66);
+	cr_assert_eq(km_primary_epoch(p, NULL, 0), -EIO);
+	cr_assert(strstr(km_primary_strerror(p), "sending"), "%s",
+		  km_primary_strerror(p));
+	/* Sticky: nothing more goes out on the broken connection. */
+	cr_assert_eq(km_primary_epoch(p, NULL, 0), -EIO);
+
+	cr_assert_eq(km_tcp_ops.connect("127.0.0.1", fx.port, &t), 0);
+	cr_assert_eq(km_primary_reconnect(p, t, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_assert_eq(km_primary_last_epoch(p), 1);
+	write_page(9, 0x99);
+	cr_assert_eq(km_primary_epoch(p, NULL, 0), 0, "%s",
+		     km_primary_strerror(p));
+	wait_applied(2);
+	cr_assert(!memcmp(g.mem, fx.replica, PAGES * KM_PAGE_SIZE),
+		  "pages of the failed epoch were lost");
+	km_primary_destroy(p);
+	join();
+	cr_assert_eq(fx.ret[0], -ECONNRESET, "%s", fx.msg[0]);
+	cleanup();
+}
+
+struct fresh {
+	struct km_secondary *sec;
+	struct km_transport *lis;
+	uint8_t *replica;
+	int ret;
+};
+
+static void *serve_fresh(void *arg)
+{
+	struct fresh *fr = arg;
+	struct km_transport *t;
+
+	fr->ret = fr->lis->ops->accept(fr->lis, &t);
+	if (!fr->ret) {
+		fr->ret = km_secondary_serve(fr->sec, t);
+		km_transport_close(t);
+	}
+	return NULL;
+}
+
+Test(engine, reconnect_to_a_fresh_replica_requires_sync)
+{
+	struct km_sync_opts o = { .max_rounds = 2, .small_pages = 0 };
+	struct km_secondary_config cfg = {
+		.mem_size = PAGES * KM_PAGE_SIZE,
+		.key = key,
+		.key_len = sizeof(key),
+	};
+	struct fresh fr = { 0 };
+	struct km_transport *t;
+	struct km_primary *p;
+	pthread_t th;
+	char port[16], err[256];
+
+	start(1, false);
+	p = flaky_primary(flaky_connect(fx.port));
+	write_page(1, 0x11);
+	write_page(2, 0x22);
+	cr_assert_eq(km_primary_epoch(p, NULL, 0), 0);
+	cr_assert_eq(km_primary_epoch(p, NULL, 0), 0);
+
+	/* The secondary host is replaced by one with an empty replica. */
+	fr.replica = calloc(PAGES, KM_PAGE_SIZE);
+	cfg.replica = fr.replica;
+	cr_assert_eq(km_secondary_create(&cfg, &fr.sec), 0);
+	cr_assert_eq(km_tcp_ops.listen("127.0.0.1", "0", &fr.lis), 0);
+	snprintf(port, sizeof(port), "%d", fr.lis->ops->local_port(fr.lis));
+	cr_assert_eq(pthread_create(&th, NULL, serve_fresh, &fr), 0);
+	cr_assert_eq(km_tcp_ops.connect("127.0.0.1", port, &t), 0);
+	cr_assert_eq(km_primary_reconnect(p, t, err, sizeof(err)), -KM_EGAP);
+	cr_assert(strstr(err, "initial sync"), "%s", err);
+	cr_assert_eq(km_primary_epoch(p, NULL, 0), -KM_EGAP);
+	cr_assert_eq(km_primary_sync(p, &o), 0, "%s", km_primary_strerror(p));
+	write_page(3, 0x33);
+	cr_assert_eq(km_primary_epoch(p, NULL, 0), 0, "%s",
+		     km_primary_strerror(p));
+	km_primary_destroy(p);
+	pthread_join(th, NULL);
+	cr_assert(km_secondary_consistent(fr.sec));
+	cr_assert(!memcmp(g.mem, fr.replica, PAGES * KM_PAGE_SIZE));
+	km_transport_close(fr.lis);
+	km_secondary_destroy(fr.sec);
+	free(fr.replica);
+	join();
+	cleanup();
+}
