@@ -131,6 +131,7 @@ transfer() {
 		cat "$work/$name.server"
 		fail "$name: the server did not start listening"
 	}
+	echo "$name: server listening after $(ms "$t") ms"
 	client_rc=0
 	"$xfer" client -a 192.0.2.1 -b 192.0.2.2 -p "$port" -s "$seed" \
 		-n "$pages" -t 60 "$@" >"$work/$name.client" 2>&1 || client_rc=$?
