@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define HDR_OFFSET 0x1f1
-#define HDR_MAGIC 0x53726448u	/* "HdrS" */
+#define HDR_MAGIC 0x53726448u /* "HdrS" */
 #define BOOT_FLAG 0xaa55
 #define PROTOCOL_64BIT 0x020c
 #define FILE_MAX (1ull << 31)
@@ -40,8 +40,10 @@ static int read_file(const char *path, const char *what, uint8_t **buf,
 	if (!S_ISREG(st.st_mode) || st.st_size == 0 ||
 	    (unsigned long long)st.st_size > FILE_MAX) {
 		km_err_set(err, "the %s %s is %s; give a regular file", what,
-			   path, !S_ISREG(st.st_mode) ? "not a regular file" :
-			   st.st_size == 0 ? "empty" : "larger than 2 GiB");
+			   path,
+			   !S_ISREG(st.st_mode) ? "not a regular file" :
+			   st.st_size == 0	? "empty" :
+						  "larger than 2 GiB");
 		close(fd);
 		return -EINVAL;
 	}
@@ -70,8 +72,10 @@ static int read_file(const char *path, const char *what, uint8_t **buf,
 
 static int bad_kernel(const char *path, const char *why, struct km_err *err)
 {
-	km_err_set(err, "the kernel %s is not a bootable bzImage: %s; give a "
-			"Linux bzImage such as /boot/vmlinuz-*", path, why);
+	km_err_set(err,
+		   "the kernel %s is not a bootable bzImage: %s; give a "
+		   "Linux bzImage such as /boot/vmlinuz-*",
+		   path, why);
 	return -ENOEXEC;
 }
 
@@ -82,16 +86,21 @@ static int parse_bzimage(struct km_boot_image *img, const char *path,
 	size_t sects, payload;
 
 	if (img->kernel_len < 0x1000)
-		return bad_kernel(path, "it is too short to hold a boot "
-				  "header", err);
+		return bad_kernel(path,
+				  "it is too short to hold a boot "
+				  "header",
+				  err);
 	memcpy(&hdr, img->kernel + HDR_OFFSET, sizeof(hdr));
 	if (hdr.boot_flag != BOOT_FLAG || hdr.header != HDR_MAGIC)
-		return bad_kernel(path, "there is no 'HdrS' boot header at "
+		return bad_kernel(path,
+				  "there is no 'HdrS' boot header at "
 				  "0x202 (is it a vmlinux ELF or compressed?)",
 				  err);
 	if (hdr.version < PROTOCOL_64BIT)
-		return bad_kernel(path, "its boot protocol is older than 2.12 "
-				  "(no 64-bit entry point)", err);
+		return bad_kernel(path,
+				  "its boot protocol is older than 2.12 "
+				  "(no 64-bit entry point)",
+				  err);
 	if (!(hdr.xloadflags & XLF_KERNEL_64) || !(hdr.loadflags & LOADED_HIGH))
 		return bad_kernel(path, "it has no 64-bit entry point", err);
 	sects = hdr.setup_sects ? hdr.setup_sects : 4;
@@ -102,14 +111,17 @@ static int parse_bzimage(struct km_boot_image *img, const char *path,
 	payload = img->kernel_len - img->setup_len;
 	if ((size_t)hdr.syssize * 16 > payload + 15 || !hdr.init_size ||
 	    hdr.init_size < payload)
-		return bad_kernel(path, "the file is truncated or its header "
-				  "sizes are inconsistent", err);
+		return bad_kernel(path,
+				  "the file is truncated or its header "
+				  "sizes are inconsistent",
+				  err);
 	img->version = hdr.version;
 	img->init_size = hdr.init_size;
 	img->pref_address = hdr.pref_address < (1ull << 32) ?
-		(uint32_t)hdr.pref_address : 0x1000000;
+				    (uint32_t)hdr.pref_address :
+				    0x1000000;
 	img->initrd_addr_max = hdr.initrd_addr_max ? hdr.initrd_addr_max :
-		0x37ffffff;
+						     0x37ffffff;
 	img->cmdline_size = hdr.cmdline_size ? hdr.cmdline_size : 255;
 	return 0;
 }
@@ -134,8 +146,9 @@ int km_boot_load_linux(struct km_boot_image *img, const char *kernel,
 			r = -ENOMEM;
 	}
 	if (r == 0 && strlen(img->cmdline) >= img->cmdline_size) {
-		km_err_set(err, "the kernel command line is %zu bytes; this "
-				"kernel accepts at most %u",
+		km_err_set(err,
+			   "the kernel command line is %zu bytes; this "
+			   "kernel accepts at most %u",
 			   strlen(img->cmdline), img->cmdline_size - 1);
 		r = -E2BIG;
 	}
@@ -144,8 +157,8 @@ int km_boot_load_linux(struct km_boot_image *img, const char *kernel,
 	return r;
 }
 
-int km_boot_load_raw(struct km_boot_image *img, const char *path,
-		     uint64_t addr, struct km_err *err)
+int km_boot_load_raw(struct km_boot_image *img, const char *path, uint64_t addr,
+		     struct km_err *err)
 {
 	int r;
 
@@ -154,8 +167,9 @@ int km_boot_load_raw(struct km_boot_image *img, const char *path,
 	img->raw_addr = addr;
 	r = read_file(path, "raw image", &img->kernel, &img->kernel_len, err);
 	if (r == 0 && addr + img->kernel_len > 0x10000) {
-		km_err_set(err, "the raw image %s (%zu bytes at %#llx) does not "
-				"fit below 64 KiB, where real-mode code runs",
+		km_err_set(err,
+			   "the raw image %s (%zu bytes at %#llx) does not "
+			   "fit below 64 KiB, where real-mode code runs",
 			   path, img->kernel_len, (unsigned long long)addr);
 		r = -EFBIG;
 	}
@@ -194,11 +208,13 @@ int km_boot_check_memory(const struct km_boot_image *img, uint64_t mem_size,
 	if (mem_size >= need)
 		return 0;
 	need = (need + (1 << 20) - 1) >> 20;
-	km_err_set(err, "%llu MiB of guest memory is too little for this %s: "
-			"it needs at least %llu MiB; raise --memory",
+	km_err_set(err,
+		   "%llu MiB of guest memory is too little for this %s: "
+		   "it needs at least %llu MiB; raise --memory",
 		   (unsigned long long)(mem_size >> 20),
 		   img->kind == KM_BOOT_RAW ? "raw image" :
-		   img->initrd ? "kernel and initrd" : "kernel",
+		   img->initrd		    ? "kernel and initrd" :
+					      "kernel",
 		   (unsigned long long)need);
 	return -ENOMEM;
 }

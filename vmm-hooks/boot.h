@@ -33,17 +33,17 @@ enum km_boot_kind {
 
 struct km_boot_image {
 	enum km_boot_kind kind;
-	uint8_t *kernel;	/* the whole bzImage, or the raw image */
+	uint8_t *kernel; /* the whole bzImage, or the raw image */
 	size_t kernel_len;
 	uint8_t *initrd;
 	size_t initrd_len;
 	char *cmdline;
-	size_t setup_len;	/* bytes of real-mode setup before the kernel */
-	uint32_t init_size;	/* memory the kernel needs to decompress */
-	uint32_t pref_address;	/* where it decompresses itself */
+	size_t setup_len; /* bytes of real-mode setup before the kernel */
+	uint32_t init_size; /* memory the kernel needs to decompress */
+	uint32_t pref_address; /* where it decompresses itself */
 	uint32_t initrd_addr_max;
 	uint32_t cmdline_size;
-	uint16_t version;	/* boot protocol */
+	uint16_t version; /* boot protocol */
 	uint64_t raw_addr;
 };
 
@@ -60,8 +60,8 @@ int km_boot_load_linux(struct km_boot_image *img, const char *kernel,
  * km_boot_load_raw() - read a raw real-mode image to be placed at @addr;
  * every vCPU starts at CS:IP 0:@addr with RSI = its index.
  */
-int km_boot_load_raw(struct km_boot_image *img, const char *path,
-		     uint64_t addr, struct km_err *err);
+int km_boot_load_raw(struct km_boot_image *img, const char *path, uint64_t addr,
+		     struct km_err *err);
 
 /* km_boot_set_raw() - the same from memory (tests); copies @code. */
 int km_boot_set_raw(struct km_boot_image *img, const void *code, size_t len,

@@ -57,8 +57,7 @@ static void setup_page_tables(uint8_t *mem)
 		wr64(mem, PDPT_ADDR + i * 8,
 		     (PD_ADDR + i * KM_PAGE_SIZE) | PTE_P | PTE_RW);
 	for (i = 0; i < 4 * 512; i++)
-		wr64(mem, PD_ADDR + i * 8,
-		     (i << 21) | PTE_P | PTE_RW | PTE_PS);
+		wr64(mem, PD_ADDR + i * 8, (i << 21) | PTE_P | PTE_RW | PTE_PS);
 }
 
 static uint64_t gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
@@ -147,8 +146,9 @@ static int setup_zero_page(struct km_vm *vm, const struct km_boot_image *img,
 	if (img->initrd) {
 		initrd = place_initrd(img, vm->mem_size);
 		if (initrd < (uint64_t)img->pref_address + img->init_size) {
-			km_err_set(err, "the initrd (%zu bytes) does not fit "
-					"above the kernel; raise --memory",
+			km_err_set(err,
+				   "the initrd (%zu bytes) does not fit "
+				   "above the kernel; raise --memory",
 				   img->initrd_len);
 			return -ENOMEM;
 		}
@@ -183,7 +183,7 @@ static int setup_fpu(struct km_vcpu *vcpu, struct km_err *err)
 static int setup_bsp_linux(struct km_vcpu *vcpu, struct km_err *err)
 {
 	struct kvm_regs regs = {
-		.rip = KERNEL_ADDR + 0x200,	/* the 64-bit entry */
+		.rip = KERNEL_ADDR + 0x200, /* the 64-bit entry */
 		.rsi = ZERO_PAGE_ADDR,
 		.rsp = STACK_ADDR,
 		.rbp = STACK_ADDR,
@@ -213,8 +213,7 @@ static int boot_linux(struct km_vm *vm, const struct km_boot_image *img,
 	r = km_boot_check_memory(img, vm->mem_size, err);
 	if (r < 0)
 		return r;
-	memcpy(vm->mem + KERNEL_ADDR, img->kernel + img->setup_len,
-	       kernel_len);
+	memcpy(vm->mem + KERNEL_ADDR, img->kernel + img->setup_len, kernel_len);
 	r = setup_zero_page(vm, img, err);
 	if (r < 0)
 		return r;

@@ -62,7 +62,8 @@ static void command(struct km_vm *vm, struct i8042 *k, uint8_t cmd)
 		push(k, 0x01);
 		break;
 	case CMD_RESET:
-		km_vm_stop(vm, KM_VM_RESET, "the guest reset the machine "
+		km_vm_stop(vm, KM_VM_RESET,
+			   "the guest reset the machine "
 			   "through the i8042 controller");
 		break;
 	default:
@@ -86,8 +87,8 @@ static void i8042_in(struct km_ioport *io, uint16_t port, uint8_t *data,
 	pthread_mutex_unlock(&k->lock);
 }
 
-static void i8042_out(struct km_ioport *io, uint16_t port,
-		      const uint8_t *data, unsigned int size)
+static void i8042_out(struct km_ioport *io, uint16_t port, const uint8_t *data,
+		      unsigned int size)
 {
 	struct i8042 *k = io->priv;
 
@@ -100,11 +101,44 @@ static void i8042_out(struct km_ioport *io, uint16_t port,
 		if (k->pending_cmd == CMD_WRITE_CTR)
 			k->ctr = data[0];
 		else if (k->pending_cmd == CMD_WRITE_OUTP && !(data[0] & 1))
-			km_vm_stop(io->vm, KM_VM_RESET, "the guest reset the "
+			km_vm_stop(io->vm, KM_VM_RESET,
+				   "the guest reset the "
 				   "machine through the i8042 output port");
 		k->pending_cmd = 0;
 	}
 	pthread_mutex_unlock(&k->lock);
+}
+
+static size_t i8042_save(struct km_ioport *io, void *buf, size_t cap)
+{
+	struct i8042 *k = io->priv;
+	uint8_t *b = buf;
+
+	if (cap < 4)
+		return 0;
+	pthread_mutex_lock(&k->lock);
+	b[0] = k->status;
+	b[1] = k->ctr;
+	b[2] = k->out;
+	b[3] = k->pending_cmd;
+	pthread_mutex_unlock(&k->lock);
+	return 4;
+}
+
+static int i8042_restore(struct km_ioport *io, const void *buf, size_t len)
+{
+	struct i8042 *k = io->priv;
+	const uint8_t *b = buf;
+
+	if (len != 4)
+		return -EINVAL;
+	pthread_mutex_lock(&k->lock);
+	k->status = b[0];
+	k->ctr = b[1];
+	k->out = b[2];
+	k->pending_cmd = b[3];
+	pthread_mutex_unlock(&k->lock);
+	return 0;
 }
 
 static void i8042_destroy(struct km_ioport *io)
@@ -119,6 +153,8 @@ static const struct km_ioport_ops i8042_ops = {
 	.name = "i8042",
 	.in = i8042_in,
 	.out = i8042_out,
+	.save = i8042_save,
+	.restore = i8042_restore,
 	.destroy = i8042_destroy,
 };
 
@@ -131,7 +167,7 @@ int km_i8042_init(struct km_vm *vm, struct km_err *err)
 		return -ENOMEM;
 	pthread_mutex_init(&k->lock, NULL);
 	k->status = STATUS_SYS | STATUS_UNLOCKED;
-	k->ctr = 0x44;	/* translate, system flag; interrupts off */
+	k->ctr = 0x44; /* translate, system flag; interrupts off */
 	/* One range for 0x60-0x64; 0x61 (PIT speaker) never exits to us. */
 	r = km_ioport_register(vm, I8042_DATA, 5, &i8042_ops, k);
 	if (r < 0) {

@@ -97,8 +97,10 @@ static int call_tap(struct km_vcpu *vcpu, struct km_ioport *io,
 	r = vm->tap_hook(vcpu, &ev, vm->tap_opaque);
 	km__vm_resume_others(vcpu);
 	if (r != 0)
-		km_vm_stop(vm, KM_VM_FAILED, "the event-tap hook failed at "
-			   "port %#x on vCPU %u (%d)", ev.port, vcpu->id, r);
+		km_vm_stop(vm, KM_VM_FAILED,
+			   "the event-tap hook failed at "
+			   "port %#x on vCPU %u (%d)",
+			   ev.port, vcpu->id, r);
 	return r ? -EIO : 0;
 }
 

@@ -9,6 +9,7 @@
 #define KEMARI_VMM_IOPORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct km_vm;
@@ -29,6 +30,13 @@ struct km_ioport_ops {
 	 * only read state that vCPUs do not race on (e.g. a DLAB bit).
 	 */
 	bool (*tapped)(struct km_ioport *io, uint16_t port, unsigned int size);
+	/*
+	 * Device state for a checkpoint: copy at most @cap bytes into @buf
+	 * and return the size (NULL: the device has no state).
+	 */
+	size_t (*save)(struct km_ioport *io, void *buf, size_t cap);
+	/* Load what save() wrote; -EINVAL if @len is not what it wrote. */
+	int (*restore)(struct km_ioport *io, const void *buf, size_t len);
 	/* Free @io->priv; called once by km_vm_destroy(). */
 	void (*destroy)(struct km_ioport *io);
 };

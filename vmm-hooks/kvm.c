@@ -22,8 +22,10 @@ struct kvm_cap_need {
 };
 
 static const struct kvm_cap_need caps_needed[] = {
-	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "the in-kernel PIC/IOAPIC/LAPIC" },
-	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "memfd-backed guest RAM" },
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP",
+	  "the in-kernel PIC/IOAPIC/LAPIC" },
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY",
+	  "memfd-backed guest RAM" },
 	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", "the TSS region" },
 	{ KVM_CAP_PIT2, "KVM_CAP_PIT2", "the in-kernel PIT" },
 	{ KVM_CAP_PIT_STATE2, "KVM_CAP_PIT_STATE2", "saving the PIT" },
@@ -31,7 +33,8 @@ static const struct kvm_cap_need caps_needed[] = {
 	{ KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE", "starting and saving vCPUs" },
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT",
 	  "stopping vCPUs at an event-tap point" },
-	{ KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2",
+	{ KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+	  "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2",
 	  "harvesting dirty pages per epoch" },
 	{ KVM_CAP_XSAVE, "KVM_CAP_XSAVE", "saving the FPU/AVX state" },
 	{ KVM_CAP_XCRS, "KVM_CAP_XCRS", "saving XCR0" },
@@ -77,8 +80,7 @@ static const char *kvm_advice(const struct km_kvm *kvm)
 	       "firmware";
 }
 
-static int open_device(struct km_kvm *kvm, const char *path,
-		       struct km_err *err)
+static int open_device(struct km_kvm *kvm, const char *path, struct km_err *err)
 {
 	struct stat st;
 	int e;
@@ -90,22 +92,26 @@ static int open_device(struct km_kvm *kvm, const char *path,
 		return -e;
 	}
 	if (!S_ISCHR(st.st_mode)) {
-		km_err_set(err, "KVM is not available: %s is not a character "
-				"device; point --kvm-device at /dev/kvm", path);
+		km_err_set(err,
+			   "KVM is not available: %s is not a character "
+			   "device; point --kvm-device at /dev/kvm",
+			   path);
 		return -ENODEV;
 	}
 	kvm->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (kvm->fd < 0) {
 		e = errno;
 		if (e == EACCES || e == EPERM)
-			km_err_set(err, "KVM is not available: %s cannot be "
-					"opened (%s); run as root or join the "
-					"group that owns it (usually kvm)",
+			km_err_set(err,
+				   "KVM is not available: %s cannot be "
+				   "opened (%s); run as root or join the "
+				   "group that owns it (usually kvm)",
 				   path, strerror(e));
 		else
-			km_err_set(err, "KVM is not available: opening %s "
-					"failed (%s); %s", path, strerror(e),
-				   kvm_advice(kvm));
+			km_err_set(err,
+				   "KVM is not available: opening %s "
+				   "failed (%s); %s",
+				   path, strerror(e), kvm_advice(kvm));
 		return -e;
 	}
 	return 0;
@@ -118,15 +124,16 @@ static int check_caps(struct km_kvm *kvm, struct km_err *err)
 	for (i = 0; i < sizeof(caps_needed) / sizeof(caps_needed[0]); i++) {
 		if (ioctl(kvm->fd, KVM_CHECK_EXTENSION, caps_needed[i].cap) > 0)
 			continue;
-		km_err_set(err, "KVM lacks %s, needed for %s; run kemari-vmm "
-				"on a host kernel of Linux 5.10 or later",
+		km_err_set(err,
+			   "KVM lacks %s, needed for %s; run kemari-vmm "
+			   "on a host kernel of Linux 5.10 or later",
 			   caps_needed[i].name, caps_needed[i].why);
 		return -ENOTSUP;
 	}
 	kvm->max_vcpus = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (kvm->max_vcpus <= 0)
-		kvm->max_vcpus = ioctl(kvm->fd, KVM_CHECK_EXTENSION,
-				       KVM_CAP_NR_VCPUS);
+		kvm->max_vcpus =
+			ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
 	if (kvm->max_vcpus <= 0)
 		kvm->max_vcpus = 4;
 	return 0;
@@ -144,17 +151,19 @@ int km_kvm_open(struct km_kvm *kvm, const char *path, struct km_err *err)
 	r = ioctl(kvm->fd, KVM_GET_API_VERSION, 0);
 	if (r < 0) {
 		e = errno;
-		km_err_set(err, "KVM is not available: %s is not a KVM device "
-				"(KVM_GET_API_VERSION failed: %s); point "
-				"--kvm-device at /dev/kvm",
+		km_err_set(err,
+			   "KVM is not available: %s is not a KVM device "
+			   "(KVM_GET_API_VERSION failed: %s); point "
+			   "--kvm-device at /dev/kvm",
 			   path ? path : KM_KVM_DEFAULT_PATH, strerror(e));
 		r = -e;
 		goto err_close;
 	}
 	if (r != KVM_API_VERSION) {
-		km_err_set(err, "KVM API version is %d, kemari-vmm needs %d; "
-				"this kernel's KVM is not supported", r,
-			   KVM_API_VERSION);
+		km_err_set(err,
+			   "KVM API version is %d, kemari-vmm needs %d; "
+			   "this kernel's KVM is not supported",
+			   r, KVM_API_VERSION);
 		r = -ENOTSUP;
 		goto err_close;
 	}
@@ -163,8 +172,10 @@ int km_kvm_open(struct km_kvm *kvm, const char *path, struct km_err *err)
 		goto err_close;
 	kvm->run_size = ioctl(kvm->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (kvm->run_size < (int)sizeof(struct kvm_run)) {
-		km_err_set(err, "KVM_GET_VCPU_MMAP_SIZE returned %d; this "
-				"kernel's KVM is not supported", kvm->run_size);
+		km_err_set(err,
+			   "KVM_GET_VCPU_MMAP_SIZE returned %d; this "
+			   "kernel's KVM is not supported",
+			   kvm->run_size);
 		r = -ENOTSUP;
 		goto err_close;
 	}
@@ -234,14 +245,15 @@ static const char *internal_suberror(unsigned int sub)
 	}
 }
 
-static void describe_internal(const struct kvm_run *run, char *buf,
-			      size_t len)
+static void describe_internal(const struct kvm_run *run, char *buf, size_t len)
 {
 	unsigned int i, n = run->internal.ndata;
 	int off;
 
-	off = snprintf(buf, len, "KVM internal error: suberror %u (%s), "
-				 "%u data words:", run->internal.suberror,
+	off = snprintf(buf, len,
+		       "KVM internal error: suberror %u (%s), "
+		       "%u data words:",
+		       run->internal.suberror,
 		       internal_suberror(run->internal.suberror), n);
 	if (n > sizeof(run->internal.data) / sizeof(run->internal.data[0]))
 		n = sizeof(run->internal.data) / sizeof(run->internal.data[0]);
@@ -254,17 +266,19 @@ void km_kvm_exit_describe(const struct kvm_run *run, char *buf, size_t len)
 {
 	switch (run->exit_reason) {
 	case KVM_EXIT_FAIL_ENTRY:
-		snprintf(buf, len, "KVM could not enter the guest: hardware "
-				   "entry failure reason %#llx on host CPU %u",
-			 (unsigned long long)run->fail_entry
-				 .hardware_entry_failure_reason,
+		snprintf(buf, len,
+			 "KVM could not enter the guest: hardware "
+			 "entry failure reason %#llx on host CPU %u",
+			 (unsigned long long)
+				 run->fail_entry.hardware_entry_failure_reason,
 			 run->fail_entry.cpu);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
 		describe_internal(run, buf, len);
 		break;
 	case KVM_EXIT_SHUTDOWN:
-		snprintf(buf, len, "the guest triple-faulted (KVM_EXIT_SHUTDOWN)");
+		snprintf(buf, len,
+			 "the guest triple-faulted (KVM_EXIT_SHUTDOWN)");
 		break;
 	case KVM_EXIT_SYSTEM_EVENT:
 		snprintf(buf, len, "guest system event type %u (%s)",
@@ -288,9 +302,10 @@ void km_kvm_exit_describe(const struct kvm_run *run, char *buf, size_t len)
 			 run->io.count, run->io.size, run->io.port);
 		break;
 	default:
-		snprintf(buf, len, "exit reason %u (%s) not handled by "
-				   "kemari-vmm", run->exit_reason,
-			 km_kvm_exit_name(run->exit_reason));
+		snprintf(buf, len,
+			 "exit reason %u (%s) not handled by "
+			 "kemari-vmm",
+			 run->exit_reason, km_kvm_exit_name(run->exit_reason));
 		break;
 	}
 }

@@ -16,11 +16,11 @@
 
 struct km_kvm {
 	int fd;
-	int run_size;		/* KVM_GET_VCPU_MMAP_SIZE */
-	int max_vcpus;		/* KVM_CAP_MAX_VCPUS (or NR_VCPUS) */
-	char vendor[13];	/* CPUID leaf 0 */
-	bool svm;		/* CPUID 0x80000001 ECX.SVM */
-	bool vmx;		/* CPUID 1 ECX.VMX */
+	int run_size; /* KVM_GET_VCPU_MMAP_SIZE */
+	int max_vcpus; /* KVM_CAP_MAX_VCPUS (or NR_VCPUS) */
+	char vendor[13]; /* CPUID leaf 0 */
+	bool svm; /* CPUID 0x80000001 ECX.SVM */
+	bool vmx; /* CPUID 1 ECX.VMX */
 };
 
 /*

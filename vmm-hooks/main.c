@@ -18,8 +18,8 @@
 #include "console.h"
 #include "vm.h"
 
-#define DEFAULT_CMDLINE                                                  \
-	"console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1 "        \
+#define DEFAULT_CMDLINE                                           \
+	"console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1 " \
 	"i8042.noaux i8042.nomux i8042.nopnp"
 
 struct opts {
@@ -102,15 +102,19 @@ static int parse_size(const char *s, uint64_t *out)
 	if (errno || end == s || *s == '-')
 		return -EINVAL;
 	switch (*end) {
-	case 'G': case 'g':
+	case 'G':
+	case 'g':
 		v <<= 30;
 		end++;
 		break;
-	case 'K': case 'k':
+	case 'K':
+	case 'k':
 		v <<= 10;
 		end++;
 		break;
-	case 'M': case 'm': case '\0':
+	case 'M':
+	case 'm':
+	case '\0':
 		v <<= 20;
 		end += *end != '\0';
 		break;
@@ -129,8 +133,8 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 
 	errno = 0;
 	*out = strtoul(s, &end, 0);
-	return errno || end == s || *end || *s == '-' || *out > max ?
-		       -EINVAL : 0;
+	return errno || end == s || *end || *s == '-' || *out > max ? -EINVAL :
+								      0;
 }
 
 static int parse_one(struct opts *o, int c, const char *arg)
@@ -139,17 +143,32 @@ static int parse_one(struct opts *o, int c, const char *arg)
 	unsigned long v;
 
 	switch (c) {
-	case 'k': o->kernel = arg; return 0;
-	case 'i': o->initrd = arg; return 0;
-	case 'c': o->cmdline = arg; return 0;
-	case 's': o->serial = arg; return 0;
-	case 'r': o->raw = arg; return 0;
-	case 'K': o->kvm_path = arg; return 0;
-	case 'l': o->tap_log = arg; return 0;
+	case 'k':
+		o->kernel = arg;
+		return 0;
+	case 'i':
+		o->initrd = arg;
+		return 0;
+	case 'c':
+		o->cmdline = arg;
+		return 0;
+	case 's':
+		o->serial = arg;
+		return 0;
+	case 'r':
+		o->raw = arg;
+		return 0;
+	case 'K':
+		o->kvm_path = arg;
+		return 0;
+	case 'l':
+		o->tap_log = arg;
+		return 0;
 	case 'm':
 		if (parse_size(arg, &o->vm.mem_size) < 0)
 			return bad("--memory '%s' is not a size; use e.g. 256M "
-				   "or 1G", arg);
+				   "or 1G",
+				   arg);
 		return 0;
 	case 'p':
 		if (parse_uint(arg, KM_MAX_VCPUS, &v) < 0 || v == 0)
@@ -160,7 +179,8 @@ static int parse_one(struct opts *o, int c, const char *arg)
 	case 'a':
 		if (parse_uint(arg, 0xffff, &v) < 0)
 			return bad("--raw-addr '%s' is not an address below "
-				   "64 KiB", arg);
+				   "64 KiB",
+				   arg);
 		o->raw_addr = v;
 		return 0;
 	case 'T':
@@ -192,7 +212,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 			return 1;
 		if (c == '?')
 			return bad("unknown or incomplete option '%s'; see "
-				   "kemari-vmm --help", argv[optind - 1]);
+				   "kemari-vmm --help",
+				   argv[optind - 1]);
 		r = parse_one(o, c, optarg);
 		if (r < 0)
 			return r;
@@ -201,12 +222,14 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		return bad("unexpected argument '%s'; see kemari-vmm --help",
 			   argv[optind]);
 	if (!o->kernel == !o->raw)
-		return bad("%s", o->kernel ? "give --kernel or --raw, not both"
-			   : "nothing to boot: give --kernel BZIMAGE (or "
-			     "--raw IMAGE)");
+		return bad("%s",
+			   o->kernel ?
+				   "give --kernel or --raw, not both" :
+				   "nothing to boot: give --kernel BZIMAGE (or "
+				   "--raw IMAGE)");
 	if (o->raw && (o->initrd || o->cmdline))
 		return bad("%s", "--initrd and --cmdline need --kernel, not "
-			   "--raw");
+				 "--raw");
 	return 0;
 }
 
@@ -224,8 +247,9 @@ static void print_stats(const struct km_vm *vm)
 		t.mmio += vm->vcpus[i].stats.mmio;
 		t.kicks += vm->vcpus[i].stats.kicks;
 	}
-	fprintf(stderr, "kemari-vmm: ran %.3f s: %llu exits (%.0f/s), %llu "
-			"PIO (%llu tapped), %llu MMIO, %llu kicks\n",
+	fprintf(stderr,
+		"kemari-vmm: ran %.3f s: %llu exits (%.0f/s), %llu "
+		"PIO (%llu tapped), %llu MMIO, %llu kicks\n",
 		secs, (unsigned long long)t.exits,
 		secs > 0 ? t.exits / secs : 0.0, (unsigned long long)t.io,
 		(unsigned long long)t.tapped, (unsigned long long)t.mmio,
@@ -251,16 +275,15 @@ static int load_image(const struct opts *o, struct km_boot_image *img,
 	if (o->raw)
 		r = km_boot_load_raw(img, o->raw, o->raw_addr, err);
 	else
-		r = km_boot_load_linux(img, o->kernel, o->initrd,
-				       o->cmdline ? o->cmdline :
-						    DEFAULT_CMDLINE, err);
+		r = km_boot_load_linux(
+			img, o->kernel, o->initrd,
+			o->cmdline ? o->cmdline : DEFAULT_CMDLINE, err);
 	if (r == 0)
 		r = km_boot_check_memory(img, o->vm.mem_size, err);
 	return r;
 }
 
-static int run_vm(struct opts *o, struct km_boot_image *img,
-		  struct km_err *err)
+static int run_vm(struct opts *o, struct km_boot_image *img, struct km_err *err)
 {
 	FILE *log = NULL;
 	struct km_vm *vm;
@@ -309,8 +332,9 @@ int main(int argc, char **argv)
 		return r > 0 ? (usage(stdout), 0) : 1;
 	if (o.vm.mem_size < KM_MEM_MIN || o.vm.mem_size > KM_MEM_MAX ||
 	    o.vm.mem_size % KM_PAGE_SIZE) {
-		fprintf(stderr, "kemari-vmm: --memory must be a multiple of "
-				"4 KiB from %llu MiB to %llu MiB\n",
+		fprintf(stderr,
+			"kemari-vmm: --memory must be a multiple of "
+			"4 KiB from %llu MiB to %llu MiB\n",
 			KM_MEM_MIN >> 20, KM_MEM_MAX >> 20);
 		return 1;
 	}

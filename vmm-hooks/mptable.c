@@ -104,7 +104,7 @@ static size_t put_cpus(uint8_t *at, unsigned int ncpus)
 			.apicver = APIC_VERSION,
 			.cpuflag = CPU_ENABLED | (i == 0 ? CPU_BSP : 0),
 			.cpufeature = 0x600,
-			.featureflag = 0x201,	/* FPU, APIC */
+			.featureflag = 0x201, /* FPU, APIC */
 		};
 
 		off += put(at + off, &cpu, sizeof(cpu));
@@ -114,7 +114,8 @@ static size_t put_cpus(uint8_t *at, unsigned int ncpus)
 
 static size_t put_irqs(uint8_t *at, uint8_t ioapic_id)
 {
-	struct mpc_intsrc src = { .type = 3, .irqtype = MP_INT,
+	struct mpc_intsrc src = { .type = 3,
+				  .irqtype = MP_INT,
 				  .dstapic = ioapic_id };
 	size_t off = 0;
 	unsigned int i;
@@ -144,8 +145,10 @@ size_t km__mptable_write(uint8_t *mem, uint64_t addr, unsigned int ncpus)
 	struct mpc_table *mpc = (void *)(base + sizeof(*mpf));
 	uint8_t *at = (uint8_t *)(mpc + 1);
 	struct mpc_bus bus = { .type = 1, .busid = 0 };
-	struct mpc_ioapic ioapic = { .type = 2, .apicid = (uint8_t)ncpus,
-				     .apicver = IOAPIC_VERSION, .flags = 1,
+	struct mpc_ioapic ioapic = { .type = 2,
+				     .apicid = (uint8_t)ncpus,
+				     .apicver = IOAPIC_VERSION,
+				     .flags = 1,
 				     .apicaddr = IOAPIC_ADDR };
 
 	memset(base, 0, sizeof(*mpf) + sizeof(*mpc));

@@ -50,6 +50,30 @@ static void pci_out(struct km_ioport *io, uint16_t port, const uint8_t *data,
 	pthread_mutex_unlock(&p->lock);
 }
 
+static size_t pci_save(struct km_ioport *io, void *buf, size_t cap)
+{
+	struct pci *p = io->priv;
+
+	if (cap < 4)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	memcpy(buf, &p->address, 4);
+	pthread_mutex_unlock(&p->lock);
+	return 4;
+}
+
+static int pci_restore(struct km_ioport *io, const void *buf, size_t len)
+{
+	struct pci *p = io->priv;
+
+	if (len != 4)
+		return -EINVAL;
+	pthread_mutex_lock(&p->lock);
+	memcpy(&p->address, buf, 4);
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
 static void pci_destroy(struct km_ioport *io)
 {
 	struct pci *p = io->priv;
@@ -62,6 +86,8 @@ static const struct km_ioport_ops pci_ops = {
 	.name = "pci-host",
 	.in = pci_in,
 	.out = pci_out,
+	.save = pci_save,
+	.restore = pci_restore,
 	.destroy = pci_destroy,
 };
 

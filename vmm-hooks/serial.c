@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "devices.h"
@@ -44,6 +45,11 @@ enum {
 #define MSR_RI 0x40
 #define MSR_DCD 0x80
 
+/* The registers a checkpoint carries, fixed-width for the state format. */
+struct serial_regs {
+	uint8_t dll, dlm, ier, fcr, lcr, mcr, scr, irq_level;
+};
+
 struct serial {
 	pthread_mutex_t lock;
 	int out_fd;
@@ -60,7 +66,8 @@ static void update_irq(struct km_vm *vm, struct serial *s)
 
 	if (s->ier & IER_THRI)
 		iir = IIR_THRI;
-	s->iir = (iir ? iir : IIR_NO_INT) | ((s->fcr & FCR_ENABLE) ? IIR_FIFO : 0);
+	s->iir = (iir ? iir : IIR_NO_INT) |
+		 ((s->fcr & FCR_ENABLE) ? IIR_FIFO : 0);
 	level = iir != 0;
 	if (level != s->irq_level) {
 		km_vm_irq_line(vm, KM_SERIAL_IRQ, level);
@@ -169,8 +176,8 @@ static void serial_in(struct km_ioport *io, uint16_t port, uint8_t *data,
 	pthread_mutex_unlock(&s->lock);
 }
 
-static void serial_out(struct km_ioport *io, uint16_t port,
-		       const uint8_t *data, unsigned int size)
+static void serial_out(struct km_ioport *io, uint16_t port, const uint8_t *data,
+		       unsigned int size)
 {
 	struct serial *s = io->priv;
 
@@ -197,6 +204,46 @@ static bool serial_tapped(struct km_ioport *io, uint16_t port,
 	return !dlab;
 }
 
+static size_t serial_save(struct km_ioport *io, void *buf, size_t cap)
+{
+	struct serial *s = io->priv;
+	struct serial_regs r;
+
+	if (cap < sizeof(r))
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	r = (struct serial_regs){
+		s->dll, s->dlm, s->ier, s->fcr,
+		s->lcr, s->mcr, s->scr, (uint8_t)s->irq_level
+	};
+	pthread_mutex_unlock(&s->lock);
+	memcpy(buf, &r, sizeof(r));
+	return sizeof(r);
+}
+
+static int serial_restore(struct km_ioport *io, const void *buf, size_t len)
+{
+	struct serial *s = io->priv;
+	struct serial_regs r;
+
+	if (len != sizeof(r))
+		return -EINVAL;
+	memcpy(&r, buf, sizeof(r));
+	pthread_mutex_lock(&s->lock);
+	s->dll = r.dll;
+	s->dlm = r.dlm;
+	s->ier = r.ier & 0x0f;
+	s->fcr = r.fcr;
+	s->lcr = r.lcr;
+	s->mcr = r.mcr & 0x1f;
+	s->scr = r.scr;
+	/* The line level is re-derived; KVM's irqchip state is restored too. */
+	s->irq_level = -1;
+	update_irq(io->vm, s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 static void serial_destroy(struct km_ioport *io)
 {
 	struct serial *s = io->priv;
@@ -210,6 +257,8 @@ static const struct km_ioport_ops serial_ops = {
 	.in = serial_in,
 	.out = serial_out,
 	.tapped = serial_tapped,
+	.save = serial_save,
+	.restore = serial_restore,
 	.destroy = serial_destroy,
 };
 

@@ -24,8 +24,7 @@ static int parse_port(const char *s, uint16_t *port)
 	return 0;
 }
 
-static int parse_range(struct km_tap_policy *p, char *tok,
-		       struct km_err *err)
+static int parse_range(struct km_tap_policy *p, char *tok, struct km_err *err)
 {
 	char *dash = strchr(tok, '-');
 	uint16_t first, last;
@@ -34,14 +33,17 @@ static int parse_range(struct km_tap_policy *p, char *tok,
 		*dash = '\0';
 	if (parse_port(tok, &first) < 0 ||
 	    parse_port(dash ? dash + 1 : tok, &last) < 0 || last < first) {
-		km_err_set(err, "bad tap spec item '%s%s%s': use devices, all, "
-				"none, a port (0x3f8) or a range (0xf0-0xff)",
+		km_err_set(err,
+			   "bad tap spec item '%s%s%s': use devices, all, "
+			   "none, a port (0x3f8) or a range (0xf0-0xff)",
 			   tok, dash ? "-" : "", dash ? dash + 1 : "");
 		return -EINVAL;
 	}
 	if (p->nranges == KM_TAP_MAX_RANGES) {
-		km_err_set(err, "too many port ranges in the tap spec (at most "
-				"%d)", KM_TAP_MAX_RANGES);
+		km_err_set(err,
+			   "too many port ranges in the tap spec (at most "
+			   "%d)",
+			   KM_TAP_MAX_RANGES);
 		return -EINVAL;
 	}
 	p->ranges[p->nranges].first = first;

@@ -21,8 +21,8 @@
  * "none" empties it.
  */
 struct km_tap_policy {
-	bool devices;		/* ask each device's ops->tapped() */
-	bool all_out;		/* every OUT is tapped */
+	bool devices; /* ask each device's ops->tapped() */
+	bool all_out; /* every OUT is tapped */
 	unsigned int nranges;
 	struct {
 		uint16_t first, last;
@@ -30,12 +30,12 @@ struct km_tap_policy {
 };
 
 struct km_tap_event {
-	unsigned int vcpu;	/* the exiting vCPU's index */
+	unsigned int vcpu; /* the exiting vCPU's index */
 	uint16_t port;
-	uint8_t size;		/* bytes per access */
-	uint32_t count;		/* accesses (string I/O: more than one) */
-	const uint8_t *data;	/* size * count bytes about to be written */
-	const char *device;	/* the device the port belongs to, or NULL */
+	uint8_t size; /* bytes per access */
+	uint32_t count; /* accesses (string I/O: more than one) */
+	const uint8_t *data; /* size * count bytes about to be written */
+	const char *device; /* the device the port belongs to, or NULL */
 };
 
 struct km_vcpu;

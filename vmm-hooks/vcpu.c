@@ -66,8 +66,7 @@ static int set_cpuid(struct km_vcpu *vcpu, const struct kvm_cpuid2 *cpuid,
 	return r;
 }
 
-static void lvt_set_mode(struct kvm_lapic_state *lapic, int reg,
-			 uint32_t mode)
+static void lvt_set_mode(struct kvm_lapic_state *lapic, int reg, uint32_t mode)
 {
 	uint32_t v;
 
@@ -90,8 +89,8 @@ static int setup_lapic(struct km_vcpu *vcpu, struct km_err *err)
 	return 0;
 
 err_ioctl:
-	km_err_set(err, "setting up the LAPIC of vCPU %u failed: %s",
-		   vcpu->id, strerror(errno));
+	km_err_set(err, "setting up the LAPIC of vCPU %u failed: %s", vcpu->id,
+		   strerror(errno));
 	return -errno;
 }
 
@@ -361,29 +360,113 @@ static void stop_and_join(struct km_vm *vm, unsigned int started)
 		pthread_join(vm->vcpus[i].thread, NULL);
 }
 
-static void wait_end(struct km_vm *vm)
-{
-	struct timespec deadline;
-	bool expired = false;
+#define MONITOR(vm) ((struct km_vcpu *)(void *)&(vm)->monitor)
+#define X86_EFLAGS_IF 0x200
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += vm->timeout_s;
+/* The main thread parks every vCPU (it is not one itself). */
+static bool pause_all(struct km_vm *vm)
+{
+	unsigned int i;
+	bool ok;
+
 	pthread_mutex_lock(&vm->lock);
-	while (vm->nactive > 0 && !expired) {
-		if (vm->timeout_s)
-			expired = pthread_cond_timedwait(&vm->cond, &vm->lock,
-							 &deadline) == ETIMEDOUT;
-		else
+	while (vm->pause_owner && !vm->stopping)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	if (!vm->stopping) {
+		vm->pause_owner = MONITOR(vm);
+		for (i = 0; i < vm->ncpus; i++)
+			kick(&vm->vcpus[i]);
+		while (vm->nparked < vm->nactive && !vm->stopping)
 			pthread_cond_wait(&vm->cond, &vm->lock);
 	}
+	ok = !vm->stopping;
 	pthread_mutex_unlock(&vm->lock);
-	if (!expired)
-		return;
-	km_vm_stop(vm, KM_VM_FAILED, "the guest was still running after the "
-		   "%u s timeout", vm->timeout_s);
+	return ok;
+}
+
+static void resume_all(struct km_vm *vm)
+{
 	pthread_mutex_lock(&vm->lock);
-	while (vm->nactive > 0)
-		pthread_cond_wait(&vm->cond, &vm->lock);
+	if (vm->pause_owner == MONITOR(vm))
+		vm->pause_owner = NULL;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/*
+ * Without ACPI, Linux turns poweroff into halt: every CPU ends in HLT with
+ * interrupts disabled, inside KVM, where userspace never sees it. A vCPU
+ * that was never started (UNINITIALIZED) counts as off too.
+ */
+static bool guest_is_off(struct km_vm *vm)
+{
+	unsigned int i, halted = 0;
+	struct kvm_mp_state mp;
+	struct kvm_regs regs;
+	bool off = true;
+
+	if (!pause_all(vm))
+		return false;
+	for (i = 0; i < vm->ncpus && off; i++) {
+		struct km_vcpu *v = &vm->vcpus[i];
+
+		if (ioctl(v->fd, KVM_GET_MP_STATE, &mp) < 0 ||
+		    ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
+			off = false;
+		else if (mp.mp_state == KVM_MP_STATE_HALTED &&
+			 !(regs.rflags & X86_EFLAGS_IF))
+			halted++;
+		else if (mp.mp_state != KVM_MP_STATE_UNINITIALIZED)
+			off = false;
+	}
+	resume_all(vm);
+	return off && halted > 0;
+}
+
+static double elapsed(const struct km_vm *vm)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - vm->t_start.tv_sec) +
+	       (now.tv_nsec - vm->t_start.tv_nsec) / 1e9;
+}
+
+/* Once a second: the timeout, and whether the guest powered off. */
+static void monitor_tick(struct km_vm *vm, unsigned int *off_ticks)
+{
+	if (vm->timeout_s && elapsed(vm) >= vm->timeout_s) {
+		km_vm_stop(vm, KM_VM_FAILED,
+			   "the guest was still running "
+			   "after the %u s timeout",
+			   vm->timeout_s);
+		return;
+	}
+	/* Twice in a row, a second apart: HLT with IF clear is final. */
+	*off_ticks = guest_is_off(vm) ? *off_ticks + 1 : 0;
+	if (*off_ticks == 2)
+		km_vm_stop(vm, KM_VM_RESET,
+			   "the guest halted every vCPU with "
+			   "interrupts disabled (poweroff or halt)");
+}
+
+static void wait_end(struct km_vm *vm)
+{
+	unsigned int off_ticks = 0;
+	struct timespec tick;
+
+	pthread_mutex_lock(&vm->lock);
+	while (vm->nactive > 0) {
+		clock_gettime(CLOCK_REALTIME, &tick);
+		tick.tv_sec += 1;
+		if (pthread_cond_timedwait(&vm->cond, &vm->lock, &tick) !=
+			    ETIMEDOUT ||
+		    vm->stopping)
+			continue;
+		pthread_mutex_unlock(&vm->lock);
+		monitor_tick(vm, &off_ticks);
+		pthread_mutex_lock(&vm->lock);
+	}
 	pthread_mutex_unlock(&vm->lock);
 }
 
@@ -407,8 +490,10 @@ int km_vm_run(struct km_vm *vm)
 	}
 	pthread_mutex_unlock(&vm->lock);
 	if (r < 0)
-		km_vm_stop(vm, KM_VM_FAILED, "starting vCPU thread %u failed: "
-			   "%s", i, strerror(-r));
+		km_vm_stop(vm, KM_VM_FAILED,
+			   "starting vCPU thread %u failed: "
+			   "%s",
+			   i, strerror(-r));
 
 	wait_end(vm);
 	stop_and_join(vm, i);

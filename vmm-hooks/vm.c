@@ -20,15 +20,14 @@
 
 #define KM_TSS_ADDR 0xfffbd000u
 
-static struct kvm_cpuid2 *supported_cpuid(struct km_vm *vm,
-					  struct km_err *err)
+static struct kvm_cpuid2 *supported_cpuid(struct km_vm *vm, struct km_err *err)
 {
 	struct kvm_cpuid2 *cpuid;
 	uint32_t n = 128;
 
 	for (;;) {
-		cpuid = calloc(1, sizeof(*cpuid) +
-					  n * sizeof(cpuid->entries[0]));
+		cpuid = calloc(1,
+			       sizeof(*cpuid) + n * sizeof(cpuid->entries[0]));
 		if (!cpuid)
 			return NULL;
 		cpuid->nent = n;
@@ -98,7 +97,8 @@ static int create_memory(struct km_vm *vm, struct km_err *err)
 		       vm->mem_fd, 0);
 	if (vm->mem == MAP_FAILED) {
 		vm->mem = NULL;
-		km_err_set(err, "mapping guest RAM failed: %s", strerror(errno));
+		km_err_set(err, "mapping guest RAM failed: %s",
+			   strerror(errno));
 		return -errno;
 	}
 	region.userspace_addr = (uintptr_t)vm->mem;
@@ -120,8 +120,7 @@ static int create_vcpus(struct km_vm *vm, struct km_err *err)
 	return r;
 }
 
-static int create_devices(struct km_vm *vm, int console_fd,
-			  struct km_err *err)
+static int create_devices(struct km_vm *vm, int console_fd, struct km_err *err)
 {
 	int r;
 
@@ -138,14 +137,17 @@ static int create_devices(struct km_vm *vm, int console_fd,
 static int check_config(const struct km_vm_config *cfg, struct km_err *err)
 {
 	if (cfg->ncpus < 1 || cfg->ncpus > KM_MAX_VCPUS) {
-		km_err_set(err, "%u vCPUs requested; kemari-vmm supports 1 to "
-				"%d", cfg->ncpus, KM_MAX_VCPUS);
+		km_err_set(err,
+			   "%u vCPUs requested; kemari-vmm supports 1 to "
+			   "%d",
+			   cfg->ncpus, KM_MAX_VCPUS);
 		return -EINVAL;
 	}
 	if (cfg->mem_size < KM_MEM_MIN || cfg->mem_size > KM_MEM_MAX ||
 	    cfg->mem_size % KM_PAGE_SIZE) {
-		km_err_set(err, "guest memory must be a multiple of 4 KiB "
-				"between %llu MiB and %llu MiB",
+		km_err_set(err,
+			   "guest memory must be a multiple of 4 KiB "
+			   "between %llu MiB and %llu MiB",
 			   KM_MEM_MIN >> 20, KM_MEM_MAX >> 20);
 		return -EINVAL;
 	}

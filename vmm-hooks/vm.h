@@ -35,16 +35,16 @@
 
 enum km_vm_end {
 	KM_VM_RUNNING = 0,
-	KM_VM_RESET,		/* the guest reset or powered off: clean */
-	KM_VM_FAILED,		/* triple fault, KVM error, hook failure */
+	KM_VM_RESET, /* the guest reset or powered off: clean */
+	KM_VM_FAILED, /* triple fault, KVM error, hook failure */
 };
 
 struct km_vcpu_stats {
-	uint64_t exits;		/* KVM_RUN returns with an exit */
-	uint64_t io;		/* KVM_EXIT_IO */
-	uint64_t tapped;	/* tapped PIO exits (hook called) */
-	uint64_t mmio;		/* KVM_EXIT_MMIO (unbacked memory) */
-	uint64_t kicks;		/* KVM_RUN returned EINTR */
+	uint64_t exits; /* KVM_RUN returns with an exit */
+	uint64_t io; /* KVM_EXIT_IO */
+	uint64_t tapped; /* tapped PIO exits (hook called) */
+	uint64_t mmio; /* KVM_EXIT_MMIO (unbacked memory) */
+	uint64_t kicks; /* KVM_RUN returned EINTR */
 };
 
 struct km_vcpu {
@@ -60,10 +60,10 @@ struct km_vcpu {
 };
 
 struct km_vm_config {
-	const char *kvm_path;	/* NULL: /dev/kvm */
+	const char *kvm_path; /* NULL: /dev/kvm */
 	uint64_t mem_size;
 	unsigned int ncpus;
-	int console_fd;		/* the UART's output; -1: discard */
+	int console_fd; /* the UART's output; -1: discard */
 };
 
 struct km_vm {
@@ -85,13 +85,14 @@ struct km_vm {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct km_vcpu *pause_owner;
-	unsigned int nactive;	/* vCPU threads in their run loop */
+	uint8_t monitor; /* its address: pause_owner when main pauses */
+	unsigned int nactive; /* vCPU threads in their run loop */
 	unsigned int nparked;
 	bool stopping;
 	enum km_vm_end end;
 	char end_msg[512];
 
-	unsigned int timeout_s;	/* 0: none */
+	unsigned int timeout_s; /* 0: none */
 	struct timespec t_start;
 	struct timespec t_end;
 };

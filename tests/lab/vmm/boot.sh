@@ -2,7 +2,8 @@
 # Inside the lab: boot the lab's own Debian kernel in kemari-vmm (2 vCPUs)
 # with a busybox initramfs built here, to userspace; assert the marker line
 # on the serial console, that both vCPUs came up and that the guest's
-# reboot ended the VM cleanly; print the time to the marker.
+# reboot ended the VM cleanly; print the time to the marker. Then once
+# more (1 vCPU, quiet) ending with poweroff instead of reboot.
 #   boot.sh KEMARI_VMM
 set -euo pipefail
 vmm=$1
@@ -23,7 +24,10 @@ cat >"$tmp/root/init" <<'INIT'
 n=$(/bin/busybox grep -c ^processor /proc/cpuinfo)
 read up idle </proc/uptime
 echo "KEMARI-BOOT-OK cpus=$n uptime=$up"
-/bin/busybox reboot -f
+case $(cat /proc/cmdline) in
+*kemari.end=poweroff*) /bin/busybox poweroff -f ;;
+*) /bin/busybox reboot -f ;;
+esac
 INIT
 chmod +x "$tmp/root/init"
 (cd "$tmp/root" && find . | cpio -o -H newc --quiet) >"$tmp/initrd.cpio"
@@ -31,27 +35,47 @@ chmod +x "$tmp/root/init"
 modprobe kvm_amd
 [ -c /dev/kvm ] || fail "/dev/kvm did not appear after modprobe kvm_amd"
 
-cmdline="console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1"
-cmdline+=" i8042.noaux i8042.nomux i8042.nopnp rdinit=/init"
-t0=$(date +%s%N)
-set +e
-"$vmm" --kernel "$kernel" --initrd "$tmp/initrd.cpio" --cmdline "$cmdline" \
-	--memory 256M --cpus 2 --timeout 200 --serial stdout \
-	2>"$tmp/vmm.err" | tr -d '\r' | while IFS= read -r line; do
-	printf 'guest: %s\n' "$line"
-	case $line in
-	*KEMARI-BOOT-OK*)
-		echo "boot to marker: $((($(date +%s%N) - t0) / 1000000)) ms" \
-			"from kemari-vmm start"
-		echo "$line" >"$tmp/marker" ;;
-	esac
-done
-rc=${PIPESTATUS[0]}
-set -e
-cat "$tmp/vmm.err"
-[ -f "$tmp/marker" ] || fail "the marker never appeared on the serial console"
-grep -q 'cpus=2 ' "$tmp/marker" || fail "the guest did not bring up 2 vCPUs: $(cat "$tmp/marker")"
-[ "$rc" -eq 0 ] || fail "kemari-vmm exited with $rc, not 0 (clean guest reset)"
-grep -q 'reset the machine through the i8042' "$tmp/vmm.err" ||
+base="console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1"
+base+=" i8042.noaux i8042.nomux i8042.nopnp rdinit=/init"
+
+# boot NAME CPUS EXTRA_CMDLINE: run the VM, fill $tmp/NAME.{marker,err,rc}.
+boot() {
+	local name=$1 cpus=$2 t0
+	t0=$(date +%s%N)
+	set +e
+	"$vmm" --kernel "$kernel" --initrd "$tmp/initrd.cpio" \
+		--cmdline "$base $3" --memory 256M --cpus "$cpus" \
+		--timeout 200 --serial stdout 2>"$tmp/$name.err" |
+		while IFS= read -r line; do
+		# Strip CR here: a filter like tr would buffer the pipe and
+		# the marker's time would be taken at the VM's exit instead.
+		line=${line%$'\r'}
+		printf '%s: %s\n' "$name" "$line"
+		case $line in
+		*KEMARI-BOOT-OK*)
+			echo "$name: boot to marker: $((($(date +%s%N) - t0) / 1000000)) ms from kemari-vmm start"
+			echo "$line" >"$tmp/$name.marker" ;;
+		esac
+	done
+	echo "${PIPESTATUS[0]}" >"$tmp/$name.rc"
+	set -e
+	sed "s/^/$name: /" "$tmp/$name.err"
+}
+
+boot reboot 2 ""
+[ -f "$tmp/reboot.marker" ] || fail "the marker never appeared on the serial console"
+grep -q 'cpus=2 ' "$tmp/reboot.marker" ||
+	fail "the guest did not bring up 2 vCPUs: $(cat "$tmp/reboot.marker")"
+[ "$(cat "$tmp/reboot.rc")" -eq 0 ] ||
+	fail "kemari-vmm exited with $(cat "$tmp/reboot.rc"), not 0 (clean guest reset)"
+grep -q 'reset the machine through the i8042' "$tmp/reboot.err" ||
 	fail "the VM did not end through the i8042 reset"
-echo "PASS: Linux booted to userspace on 2 vCPUs and rebooted cleanly"
+echo "PASS: Linux booted to userspace on 2 vCPUs and its reboot ended the VM"
+
+boot poweroff 1 "quiet kemari.end=poweroff"
+[ -f "$tmp/poweroff.marker" ] || fail "poweroff run: no marker"
+[ "$(cat "$tmp/poweroff.rc")" -eq 0 ] ||
+	fail "poweroff run: kemari-vmm exited with $(cat "$tmp/poweroff.rc")"
+grep -q 'halted every vCPU with interrupts disabled' "$tmp/poweroff.err" ||
+	fail "poweroff run: the VM did not end as a guest poweroff"
+echo "PASS: the guest's poweroff ended the VM cleanly"

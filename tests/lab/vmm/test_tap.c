@@ -31,6 +31,8 @@ extern const uint8_t guest_tap_start[], guest_tap_test_out[],
 	guest_tap_uart_out[], guest_tap_end[];
 extern const uint8_t guest_loop_start[], guest_loop_end[];
 extern const uint8_t guest_fault_start[], guest_fault_end[];
+extern const uint8_t guest_off_start[], guest_off_end[];
+extern const uint8_t guest_idle_start[], guest_idle_end[];
 
 __asm__(".pushsection .rodata\n"
 	".code16\n"
@@ -57,7 +59,9 @@ __asm__(".pushsection .rodata\n"
 	"	jmp 2b\n"
 	"3:	addr32 incl 0x8000\n"
 	"	jmp 3b\n"
-	"4:	.asciz \"" "kemari\\n" "\"\n"
+	"4:	.asciz \""
+	"kemari\\n"
+	"\"\n"
 	"guest_tap_end:\n"
 	/* vCPU 0: 20000 OUTs to the test port, then reset; vCPU 1 spins. */
 	"guest_loop_start:\n"
@@ -80,6 +84,18 @@ __asm__(".pushsection .rodata\n"
 	"5:	.word 0\n"
 	"	.long 0\n"
 	"guest_fault_end:\n"
+	/* Every vCPU halts with interrupts off: a poweroff without ACPI. */
+	"guest_off_start:\n"
+	"	cli\n"
+	"	hlt\n"
+	"	jmp guest_off_start\n"
+	"guest_off_end:\n"
+	/* Halted with interrupts on is only idle, not off. */
+	"guest_idle_start:\n"
+	"	sti\n"
+	"	hlt\n"
+	"	jmp guest_idle_start\n"
+	"guest_idle_end:\n"
 	".code64\n"
 	".popsection\n");
 
@@ -87,9 +103,9 @@ struct seen {
 	uint16_t port;
 	uint8_t byte;
 	uint64_t rip;
-	off_t console_len;	/* bytes already out when the hook ran */
+	off_t console_len; /* bytes already out when the hook ran */
 	unsigned int parked;
-	bool other_stopped;	/* vCPU 1's counter did not move */
+	bool other_stopped; /* vCPU 1's counter did not move */
 };
 
 struct tap_test {
@@ -99,7 +115,7 @@ struct tap_test {
 	struct seen seen[MAX_SEEN];
 	unsigned int test_outs;
 	uint8_t test_bytes[MAX_SEEN];
-	int fail_at;		/* hook returns an error at this call; -1 never */
+	int fail_at; /* hook returns an error at this call; -1 never */
 };
 
 static uint64_t gpa_of(const uint8_t *label, const uint8_t *start)
@@ -180,7 +196,8 @@ static struct km_vm *make_vm(struct tap_test *t, unsigned int ncpus,
 	km_vm_set_tap(vm, &policy, hook, t);
 	km_vm_set_timeout(vm, 60);
 	cr_assert_eq(km_boot_set_raw(&img, start, end - start,
-				     KM_RAW_DEFAULT_ADDR), 0);
+				     KM_RAW_DEFAULT_ADDR),
+		     0);
 	cr_assert_eq(km_boot_setup(vm, &img, &err), 0, "%s", err.msg);
 	km_boot_release(&img);
 	t->vm = vm;
@@ -221,8 +238,7 @@ Test(tap, uart_writes_are_tapped_at_the_out_before_the_byte_leaves)
 		cr_assert_eq(s->port, 0x3f8, "call %u at port %#x", i, s->port);
 		cr_assert_eq(s->byte, (uint8_t)MSG[i]);
 		cr_assert_eq(s->rip, out_rip, "call %u: RIP %#lx, OUT at %#lx",
-			     i, (unsigned long)s->rip,
-			     (unsigned long)out_rip);
+			     i, (unsigned long)s->rip, (unsigned long)out_rip);
 		cr_assert_eq(s->console_len, (off_t)i,
 			     "call %u: %ld bytes already out", i,
 			     (long)s->console_len);
@@ -287,8 +303,8 @@ Test(tap, a_failing_hook_stops_the_vm_before_the_io)
 		     record_hook);
 	t.fail_at = 3;
 	cr_assert_eq(km_vm_run(vm), -EIO);
-	cr_assert(strstr(km_vm_end_message(vm), "event-tap hook failed"),
-		  "%s", km_vm_end_message(vm));
+	cr_assert(strstr(km_vm_end_message(vm), "event-tap hook failed"), "%s",
+		  km_vm_end_message(vm));
 	/* "kem" went out; the fourth byte never did. */
 	assert_console(&t, "kem");
 	finish(&t);
@@ -303,6 +319,27 @@ Test(exits, a_triple_fault_is_reported_as_such)
 		     NULL);
 	cr_assert_eq(km_vm_run(vm), -EIO);
 	cr_assert(strstr(km_vm_end_message(vm), "triple-faulted"), "%s",
+		  km_vm_end_message(vm));
+	finish(&t);
+}
+
+Test(exits, all_vcpus_halted_with_interrupts_off_is_a_poweroff)
+{
+	struct tap_test t;
+	struct km_vm *vm;
+
+	vm = make_vm(&t, 2, guest_off_start, guest_off_end, "devices", NULL);
+	cr_assert_eq(km_vm_run(vm), 0, "%s", km_vm_end_message(vm));
+	cr_assert(strstr(km_vm_end_message(vm), "halted every vCPU"), "%s",
+		  km_vm_end_message(vm));
+	finish(&t);
+
+	vm = make_vm(&t, 2, guest_idle_start, guest_idle_end, "devices", NULL);
+	km_vm_set_timeout(vm, 4);
+	cr_assert_eq(km_vm_run(vm), -EIO);
+	cr_assert(strstr(km_vm_end_message(vm), "4 s timeout"),
+		  "an idle "
+		  "guest was taken for off: %s",
 		  km_vm_end_message(vm));
 	finish(&t);
 }
@@ -334,17 +371,19 @@ Test(exits, pio_exit_rate_untapped_and_tapped)
 	secs = run_timed(vm);
 	cr_assert_eq(t.test_outs, 20000);
 	cr_assert_eq(vm->vcpus[0].stats.tapped, 0);
-	fprintf(stderr, "untapped PIO: 20000 exits in %.3f s = %.0f "
-			"exits/s\n", secs, 20000 / secs);
+	fprintf(stderr,
+		"untapped PIO: 20000 exits in %.3f s = %.0f "
+		"exits/s\n",
+		secs, 20000 / secs);
 	finish(&t);
 
-	vm = make_vm(&t, 2, guest_loop_start, guest_loop_end, "0xf0",
-		     nop_hook);
+	vm = make_vm(&t, 2, guest_loop_start, guest_loop_end, "0xf0", nop_hook);
 	secs = run_timed(vm);
 	cr_assert_eq(t.test_outs, 20000);
 	cr_assert_eq(vm->vcpus[0].stats.tapped, 20000);
-	fprintf(stderr, "tapped PIO (other vCPU kicked and parked each "
-			"time): 20000 exits in %.3f s = %.0f exits/s\n", secs,
-		20000 / secs);
+	fprintf(stderr,
+		"tapped PIO (other vCPU kicked and parked each "
+		"time): 20000 exits in %.3f s = %.0f exits/s\n",
+		secs, 20000 / secs);
 	finish(&t);
 }

@@ -67,11 +67,26 @@ static int load(const char *cmdline, struct km_err *err)
 	return r;
 }
 
-static void old_protocol(struct setup_header *h) { h->version = 0x0206; }
-static void no_64bit(struct setup_header *h) { h->xloadflags = 0; }
-static void bad_magic(struct setup_header *h) { h->header = 0x12345678; }
-static void truncated(struct setup_header *h) { h->syssize = 1 << 20; }
-static void no_init_size(struct setup_header *h) { h->init_size = 0; }
+static void old_protocol(struct setup_header *h)
+{
+	h->version = 0x0206;
+}
+static void no_64bit(struct setup_header *h)
+{
+	h->xloadflags = 0;
+}
+static void bad_magic(struct setup_header *h)
+{
+	h->header = 0x12345678;
+}
+static void truncated(struct setup_header *h)
+{
+	h->syssize = 1 << 20;
+}
+static void no_init_size(struct setup_header *h)
+{
+	h->init_size = 0;
+}
 
 Test(boot, a_good_header_loads)
 {
@@ -80,7 +95,8 @@ Test(boot, a_good_header_loads)
 
 	write_image(NULL);
 	cr_assert_eq(km_boot_load_linux(&img, path, NULL, "console=ttyS0",
-					&err), 0, "%s", err.msg);
+					&err),
+		     0, "%s", err.msg);
 	cr_assert_eq(img.setup_len, 1024);
 	cr_assert_eq(img.version, 0x020f);
 	cr_assert_str_eq(img.cmdline, "console=ttyS0");
@@ -146,8 +162,7 @@ Test(boot, raw_images_stay_below_64k)
 	cr_assert_eq(km_boot_set_raw(&img, code, sizeof(code), 0x1000), 0);
 	cr_assert_eq(km_boot_check_memory(&img, 2 << 20, NULL), 0);
 	km_boot_release(&img);
-	cr_assert_eq(km_boot_set_raw(&img, code, sizeof(code), 0xffff),
-		     -EFBIG);
+	cr_assert_eq(km_boot_set_raw(&img, code, sizeof(code), 0xffff), -EFBIG);
 }
 
 static uint8_t sum(const uint8_t *p, size_t n)

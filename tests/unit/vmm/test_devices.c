@@ -49,10 +49,10 @@ Test(devices, uart_transmits_thr_writes_and_only_those)
 {
 	char buf[4] = { 0 };
 
-	fake_outb(vm, COM1 + 3, 0x03);	/* 8N1, DLAB clear */
+	fake_outb(vm, COM1 + 3, 0x03); /* 8N1, DLAB clear */
 	fake_outb(vm, COM1, 'o');
 	fake_outb(vm, COM1, 'k');
-	fake_outb(vm, COM1 + 7, 'x');	/* scratch: not output */
+	fake_outb(vm, COM1 + 7, 'x'); /* scratch: not output */
 	cr_assert_eq(console_len(), 2);
 	cr_assert_eq(pread(console, buf, 2, 0), 2);
 	cr_assert_str_eq(buf, "ok");
@@ -63,7 +63,7 @@ Test(devices, uart_divisor_latch_hides_thr)
 {
 	struct km_ioport *io = fake_io_find(vm, COM1);
 
-	fake_outb(vm, COM1 + 3, 0x83);	/* DLAB set */
+	fake_outb(vm, COM1 + 3, 0x83); /* DLAB set */
 	cr_assert_not(io->ops->tapped(io, COM1, 1));
 	fake_outb(vm, COM1, 0x0c);
 	fake_outb(vm, COM1 + 1, 0x00);
@@ -90,8 +90,8 @@ Test(devices, uart_thre_interrupt_follows_ier)
 {
 	cr_assert_eq(fake_inb(vm, COM1 + 5), 0x60, "LSR: THRE | TEMT");
 	cr_assert_eq(fake_inb(vm, COM1 + 2), 0x01, "no interrupt pending");
-	fake_outb(vm, COM1 + 2, 0x07);	/* FIFO on */
-	fake_outb(vm, COM1 + 1, 0x02);	/* THRI */
+	fake_outb(vm, COM1 + 2, 0x07); /* FIFO on */
+	fake_outb(vm, COM1 + 1, 0x02); /* THRI */
 	cr_assert_eq(fake_inb(vm, COM1 + 2), 0xc2);
 	/* Writing THR keeps THRI pending: the transmitter is empty again. */
 	fake_outb(vm, COM1, 'a');

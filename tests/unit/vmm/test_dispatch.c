@@ -89,10 +89,10 @@ Test(dispatch, only_thr_writes_call_the_hook_and_before_the_byte)
 	struct hook_log log = { 0 };
 
 	km_vm_set_tap(vm, NULL, log_hook, &log);
-	pio(KVM_EXIT_IO_OUT, 0x3fb, 0x03);	/* LCR */
-	pio(KVM_EXIT_IO_OUT, 0x3f9, 0x00);	/* IER */
-	pio(KVM_EXIT_IO_IN, 0x3fd, 0);		/* LSR */
-	pio(KVM_EXIT_IO_OUT, 0x80, 0x00);	/* nobody's port */
+	pio(KVM_EXIT_IO_OUT, 0x3fb, 0x03); /* LCR */
+	pio(KVM_EXIT_IO_OUT, 0x3f9, 0x00); /* IER */
+	pio(KVM_EXIT_IO_IN, 0x3fd, 0); /* LSR */
+	pio(KVM_EXIT_IO_OUT, 0x80, 0x00); /* nobody's port */
 	cr_assert_eq(log.calls, 0);
 	pio(KVM_EXIT_IO_OUT, 0x3f8, 'h');
 	pio(KVM_EXIT_IO_OUT, 0x3f8, 'i');
@@ -119,11 +119,11 @@ Test(dispatch, widened_and_narrowed_sets)
 
 	cr_assert_eq(km_tap_policy_parse(&p, "none,0x80,0x90-0x9f", &err), 0);
 	km_vm_set_tap(vm, &p, log_hook, &log);
-	pio(KVM_EXIT_IO_OUT, 0x3f8, 'x');	/* devices: no longer */
+	pio(KVM_EXIT_IO_OUT, 0x3f8, 'x'); /* devices: no longer */
 	pio(KVM_EXIT_IO_OUT, 0x80, 1);
 	pio(KVM_EXIT_IO_OUT, 0x9f, 2);
 	pio(KVM_EXIT_IO_OUT, 0xa0, 3);
-	pio(KVM_EXIT_IO_IN, 0x80, 0);		/* reads are never tapped */
+	pio(KVM_EXIT_IO_IN, 0x80, 0); /* reads are never tapped */
 	cr_assert_eq(log.calls, 2);
 	cr_assert_eq(log.port[0], 0x80);
 	cr_assert_eq(log.port[1], 0x9f);
@@ -152,8 +152,7 @@ Test(tap_policy, parse_accepts_and_refuses)
 	cr_assert_not(km_tap_policy_match(&p, 0x3f8, true));
 
 	cr_assert_eq(km_tap_policy_parse(&p, "serial", &err), -EINVAL);
-	cr_assert(strstr(err.msg, "bad tap spec item 'serial'"), "%s",
-		  err.msg);
+	cr_assert(strstr(err.msg, "bad tap spec item 'serial'"), "%s", err.msg);
 	memset(&err, 0, sizeof(err));
 	cr_assert_eq(km_tap_policy_parse(&p, "0x10000", &err), -EINVAL);
 	memset(&err, 0, sizeof(err));

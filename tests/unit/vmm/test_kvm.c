@@ -17,7 +17,8 @@ Test(kvm, a_missing_device_says_what_to_do)
 	cr_assert_eq(km_kvm_open(&kvm, "/nonexistent/kvm", &err), -ENOENT);
 	cr_assert_eq(kvm.fd, -1);
 	cr_assert(strstr(err.msg, "KVM is not available: /nonexistent/kvm "
-				  "is missing; "), "%s", err.msg);
+				  "is missing; "),
+		  "%s", err.msg);
 	cr_assert(strstr(err.msg, "kvm_intel") || strstr(err.msg, "kvm_amd"),
 		  "%s", err.msg);
 	km_kvm_close(&kvm);
@@ -42,7 +43,7 @@ Test(kvm, cpu_probe_reads_a_vendor)
 
 	km_kvm_cpu_probe(&kvm);
 	cr_assert(!strcmp(kvm.vendor, "GenuineIntel") ||
-		  !strcmp(kvm.vendor, "AuthenticAMD") || kvm.vendor[0],
+			  !strcmp(kvm.vendor, "AuthenticAMD") || kvm.vendor[0],
 		  "vendor '%s'", kvm.vendor);
 }
 
@@ -63,8 +64,8 @@ Test(kvm, fatal_exits_carry_their_detail)
 	run.fail_entry.hardware_entry_failure_reason = 0x21;
 	run.fail_entry.cpu = 3;
 	cr_assert(strstr(describe(&run), "hardware entry failure reason "
-					 "0x21 on host CPU 3"), "%s",
-		  describe(&run));
+					 "0x21 on host CPU 3"),
+		  "%s", describe(&run));
 
 	memset(&run, 0, sizeof(run));
 	run.exit_reason = KVM_EXIT_INTERNAL_ERROR;
@@ -74,7 +75,8 @@ Test(kvm, fatal_exits_carry_their_detail)
 	run.internal.data[1] = 0x1000;
 	cr_assert(strstr(describe(&run), "suberror 1 (instruction emulation "
 					 "failed), 2 data words: 0xabc "
-					 "0x1000"), "%s", describe(&run));
+					 "0x1000"),
+		  "%s", describe(&run));
 
 	run.exit_reason = KVM_EXIT_SHUTDOWN;
 	cr_assert(strstr(describe(&run), "triple-faulted"));
