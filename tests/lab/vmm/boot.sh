@@ -15,22 +15,7 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ -r "$kernel" ] || fail "the lab kernel $kernel is missing"
 
-mkdir -p "$tmp/root/bin" "$tmp/root/proc" "$tmp/root/dev"
-cp /bin/busybox "$tmp/root/bin/busybox"
-ln -s busybox "$tmp/root/bin/sh"
-cat >"$tmp/root/init" <<'INIT'
-#!/bin/sh
-/bin/busybox mount -t proc proc /proc
-n=$(/bin/busybox grep -c ^processor /proc/cpuinfo)
-read up idle </proc/uptime
-echo "KEMARI-BOOT-OK cpus=$n uptime=$up"
-case $(cat /proc/cmdline) in
-*kemari.end=poweroff*) /bin/busybox poweroff -f ;;
-*) /bin/busybox reboot -f ;;
-esac
-INIT
-chmod +x "$tmp/root/init"
-(cd "$tmp/root" && find . | cpio -o -H newc --quiet) >"$tmp/initrd.cpio"
+"$(dirname "$0")/mkinitrd.sh" "$tmp/initrd.cpio"
 
 modprobe kvm_amd
 [ -c /dev/kvm ] || fail "/dev/kvm did not appear after modprobe kvm_amd"
