@@ -47,5 +47,6 @@ function(km_lab_test name)
 			 --topology ${A_TOPOLOGY} -- ${A_COMMAND})
 	set_tests_properties(${name} PROPERTIES LABELS lab
 			     TIMEOUT ${A_TIMEOUT} RUN_SERIAL TRUE
+			     FIXTURES_REQUIRED lab_ready
 			     ENVIRONMENT "KEMARI_BUILD=${PROJECT_BINARY_DIR};KEMARI_SRC=${PROJECT_SOURCE_DIR}")
 endfunction()

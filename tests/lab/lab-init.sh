@@ -35,8 +35,16 @@ mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts devpts /host/dev/pts
 mount -t tmpfs tmpfs /host/dev/shm
 mount -t tmpfs tmpfs /host/run
-# Unix sockets do not work on 9p; the lab has its own /tmp.
+# Unix sockets do not work on 9p; the lab has its own /tmp. A source or
+# build tree that lives under the host's /tmp (a CI clone, say) is bound
+# back in, or the job could not even find its own script.
+mkdir -p /hosttmp
+mount -o bind /host/tmp /hosttmp
 mount -t tmpfs tmpfs /host/tmp
+for d in $(arg kemari.tmpkeep | tr , ' '); do
+	mkdir -p "/host/tmp/$d"
+	mount -o bind "/hosttmp/$d" "/host/tmp/$d" || fail "cannot bind /tmp/$d"
+done
 mount -t debugfs debugfs /host/sys/kernel/debug 2>/dev/null
 ip link set lo up
 hostname "$(arg kemari.hostname)"

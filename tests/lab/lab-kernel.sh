@@ -42,7 +42,17 @@ while read -r p; do pkgs+=("$p"); done < <(apt-cache depends "$hdr" |
 
 say "preparing lab kernel $ver (${pkgs[*]})"
 rm -rf "$dir" && mkdir -p "$dir/debs" "$dir/root"
-(cd "$dir/debs" && apt-get download "${pkgs[@]}" >&2) ||
+# A mirror hiccup should not fail a whole test run: three tries.
+fetch() {
+	local try
+	for try in 1 2 3; do
+		(cd "$dir/debs" && apt-get download "${pkgs[@]}" >&2) && return 0
+		say "download attempt $try failed"
+		[ $try = 3 ] || sleep $((try * 5))
+	done
+	return 1
+}
+fetch ||
 	die "downloading ${pkgs[*]} failed; check network access to the Debian mirror and run apt-get update"
 i=0
 for deb in "$dir"/debs/*.deb; do
