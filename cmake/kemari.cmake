@@ -50,3 +50,15 @@ function(km_lab_test name)
 			     FIXTURES_REQUIRED lab_ready
 			     ENVIRONMENT "KEMARI_BUILD=${PROJECT_BINARY_DIR};KEMARI_SRC=${PROJECT_SOURCE_DIR}")
 endfunction()
+
+# km_add_suites()
+#   Every sub-folder of the current folder with a CMakeLists.txt is one
+#   suite (or a group of them); a new suite needs no edit here.
+macro(km_add_suites)
+	file(GLOB km_subdirs LIST_DIRECTORIES true ${CMAKE_CURRENT_SOURCE_DIR}/*)
+	foreach(d ${km_subdirs})
+		if(IS_DIRECTORY ${d} AND EXISTS ${d}/CMakeLists.txt)
+			add_subdirectory(${d})
+		endif()
+	endforeach()
+endmacro()
