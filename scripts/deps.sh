@@ -9,7 +9,7 @@ PKGS=(
 	# build
 	build-essential cmake pkg-config git clang clang-format libclang-rt-14-dev
 	# tests
-	libcriterion-dev
+	libcriterion-dev python3 jq
 	# cluster
 	corosync libcorosync-common-dev libcpg-dev libquorum-dev libvotequorum-dev
 	libcmap-dev libcfg-dev libqb-dev libsystemd-dev libconfig-dev libjson-c-dev
