@@ -16,13 +16,19 @@ static uint8_t blob[65536];
 static size_t blob_len;
 static uint32_t nsec;
 
-static void setup(void)
+/* Start a new blob for the same fake VM (several cases per test). */
+static void reset_blob(void)
 {
-	vm = fake_vm();
 	vm->ncpus = 1;
 	vm->mem_size = 2 << 20;
 	blob_len = sizeof(struct km_state_hdr);
 	nsec = 0;
+}
+
+static void setup(void)
+{
+	vm = fake_vm();
+	reset_blob();
 }
 
 static void teardown(void)
@@ -107,7 +113,7 @@ Test(state_decode, section_lengths_are_checked_against_the_buffer)
 	seal();
 	refused(-EINVAL, "section 1 claims 4096 bytes, 8 remain");
 
-	setup();
+	reset_blob();
 	add_vm_section(2 << 20, 1);
 	nsec = 3; /* more sections announced than present */
 	seal();
@@ -137,14 +143,14 @@ Test(state_decode, sections_must_belong_and_appear_once)
 	seal();
 	refused(-EINVAL, "type 10 index 1 does not belong to this VM");
 
-	setup();
+	reset_blob();
 	add_vm_section(2 << 20, 1);
 	add(KM_ST_CLOCK, 0, sizeof(struct kvm_clock_data));
 	add(KM_ST_CLOCK, 0, sizeof(struct kvm_clock_data));
 	seal();
 	refused(-EINVAL, "appears twice");
 
-	setup();
+	reset_blob();
 	add_vm_section(2 << 20, 1);
 	add(999, 0, 4);
 	seal();
@@ -157,13 +163,13 @@ Test(state_decode, the_vm_must_match_and_be_complete)
 	seal();
 	refused(-EINVAL, "it is for 4 MiB and 1 vCPUs, this VM has 2 MiB");
 
-	setup();
+	reset_blob();
 	add_vm_section(2 << 20, 1);
 	add(KM_ST_REGS, 0, sizeof(struct kvm_regs));
 	seal();
 	refused(-EINVAL, "vCPU 0 has no section of type 11");
 
-	setup();
+	reset_blob();
 	seal();
 	refused(-EINVAL, "the VM section is missing");
 }
