@@ -7,11 +7,24 @@
  *
  * One JSON object per line and dirty-set size; see docs/performance.md.
  *   replicator-bench [--scale F] [--pages N] [--no-auth-lines]
+ *		      [--transport tcp|rdma] [--addr A] [--from SRC]
+ *		      [--mem-pages N]
+ *
+ * Over RDMA the floor is one chain of plain RDMA WRITEs of the raw pages
+ * (gathered, at most the device's SGE limit per WRITE, the last one WITH
+ * IMMEDIATE so the receiver is told) and a one-byte SEND back, written
+ * with librdmacm's simplest API (rdma_verbs.h), waiting in event mode as
+ * the transport does. The secondary and the floor's receiver listen on
+ * --addr; the primary connects from --from.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <rdma/rdma_cma.h>
+#include <rdma/rdma_verbs.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,14 +37,24 @@
 
 #include "replicator.h"
 
-#define MEM_PAGES 32768u /* 128 MiB of guest memory */
 #define MAX_SAMPLES 4000
+
+/* Guest memory in pages: 128 MiB unless --mem-pages says otherwise. */
+static uint32_t mem_pages = 32768u;
+
+struct opts {
+	const struct km_transport_ops *ops;
+	const char *addr; /* where the receivers listen */
+	const char *from; /* RDMA: the primary's source address */
+};
+
+static struct opts opt = { .addr = "127.0.0.1" };
 
 static const uint8_t key[] = "kemari-bench-key-0123456789abcdef";
 
 struct guest {
 	uint8_t *mem;
-	uint64_t dirty[MEM_PAGES / 64];
+	uint64_t *dirty;
 	uint32_t *set; /* this epoch's dirty pages, ascending */
 	uint32_t *perm;
 	uint64_t rng;
@@ -73,7 +96,7 @@ static void dirty_pages(struct guest *g, uint32_t n)
 	uint32_t i, j, t;
 
 	for (i = 0; i < n; i++) {
-		j = i + (uint32_t)(rnd(g) % (MEM_PAGES - i));
+		j = i + (uint32_t)(rnd(g) % (mem_pages - i));
 		t = g->perm[i];
 		g->perm[i] = g->perm[j];
 		g->perm[j] = t;
@@ -96,7 +119,7 @@ static int collect(void *opaque, uint64_t *bitmap, uint64_t npages)
 	struct guest *g = opaque;
 
 	memcpy(bitmap, g->dirty, (npages + 63) / 64 * 8);
-	memset(g->dirty, 0, sizeof(g->dirty));
+	memset(g->dirty, 0, (npages + 63) / 64 * 8);
 	return 0;
 }
 
@@ -109,42 +132,65 @@ static uint8_t *map_memfd(void)
 	 * Allocate every page up front, as a VM's memory and a synced
 	 * replica are: otherwise first writes pay for page allocation.
 	 */
-	if (fd < 0 || fallocate(fd, 0, 0, (off_t)MEM_PAGES * KM_PAGE_SIZE))
+	if (fd < 0 || fallocate(fd, 0, 0, (off_t)mem_pages * KM_PAGE_SIZE))
 		return NULL;
-	p = mmap(NULL, (size_t)MEM_PAGES * KM_PAGE_SIZE, PROT_READ | PROT_WRITE,
+	p = mmap(NULL, (size_t)mem_pages * KM_PAGE_SIZE, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_POPULATE, fd, 0);
 	close(fd);
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* Children listen themselves (verbs state must not cross a fork). */
+static void report_port(int wfd, int port)
+{
+	if (write(wfd, &port, sizeof(port)) != sizeof(port))
+		_exit(2);
+	close(wfd);
+}
+
 /* Child: the kemari secondary, one session. */
-static void secondary_child(struct km_transport *lis, bool auth)
+static void secondary_child(bool auth, int wfd)
 {
 	struct km_secondary_config cfg = {
 		.replica = map_memfd(),
-		.mem_size = (uint64_t)MEM_PAGES * KM_PAGE_SIZE,
+		.mem_size = (uint64_t)mem_pages * KM_PAGE_SIZE,
 		.key = key,
 		.key_len = sizeof(key) - 1,
 		.data_auth = auth,
 	};
-	struct km_transport *t;
+	struct km_transport *lis, *t;
 	struct km_secondary *s;
 
 	if (!cfg.replica || km_secondary_create(&cfg, &s) ||
-	    lis->ops->accept(lis, &t))
+	    opt.ops->listen(opt.addr, "0", &lis)) {
+		fprintf(stderr, "bench: secondary: %s\n",
+			km_transport_last_error());
+		_exit(2);
+	}
+	report_port(wfd, lis->ops->local_port(lis));
+	if (lis->ops->accept(lis, &t))
 		_exit(2);
 	km_secondary_serve(s, t);
 	_exit(0);
 }
 
-/* Child: the floor's receiver, as simple as it gets. */
-static void floor_child(int lfd, uint32_t pages)
+/* ---- the TCP floor: one writev of the raw pages, a one-byte reply ---- */
+
+static void tcp_floor_child(uint32_t pages, int wfd)
 {
+	struct sockaddr_in a = { .sin_family = AF_INET };
 	size_t len = (size_t)pages * KM_PAGE_SIZE;
 	uint8_t *buf = malloc(len), ack = 1;
-	int fd = accept(lfd, NULL, NULL), one = 1;
+	socklen_t alen = sizeof(a);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), fd, one = 1;
 
-	if (!buf || fd < 0)
+	if (!buf || lfd < 0 || inet_pton(AF_INET, opt.addr, &a.sin_addr) != 1 ||
+	    bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 1) ||
+	    getsockname(lfd, (struct sockaddr *)&a, &alen))
+		_exit(2);
+	report_port(wfd, ntohs(a.sin_port));
+	fd = accept(lfd, NULL, NULL);
+	if (fd < 0)
 		_exit(2);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	for (;;) {
@@ -155,36 +201,21 @@ static void floor_child(int lfd, uint32_t pages)
 	}
 }
 
-static int floor_listen(int *port)
+static int tcp_floor_connect(int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t alen = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-	    listen(fd, 1) || getsockname(fd, (struct sockaddr *)&a, &alen))
-		return -1;
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
-static int floor_connect(int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+				 .sin_port = htons((uint16_t)port) };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
+	if (fd < 0 || inet_pton(AF_INET, opt.addr, &a.sin_addr) != 1 ||
+	    connect(fd, (struct sockaddr *)&a, sizeof(a)))
 		return -1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
 }
 
-/* The floor: one writev of the raw pages, a one-byte reply. */
-static int floor_once(int fd, const struct guest *g, uint32_t n,
-		      struct iovec *iov)
+static int tcp_floor_once(int fd, const struct guest *g, uint32_t n,
+			  struct iovec *iov)
 {
 	uint32_t i, done = 0;
 	uint8_t ack;
@@ -214,6 +245,184 @@ static int floor_once(int fd, const struct guest *g, uint32_t n,
 	return recv(fd, &ack, 1, MSG_WAITALL) == 1 ? 0 : -EIO;
 }
 
+/* ---- the RDMA floor: plain WRITEs of the raw pages, a one-byte SEND ---- */
+
+#define RF_MAX_WR 1024
+
+struct rfloor {
+	struct rdma_cm_id *id;
+	struct ibv_mr *mem_mr, *ack_mr;
+	uint8_t ack;
+	uint64_t raddr;
+	uint32_t rkey;
+	int max_sge;
+	struct ibv_send_wr wr[RF_MAX_WR];
+	struct ibv_sge *sge;
+};
+
+struct rf_info {
+	uint64_t addr;
+	uint32_t rkey;
+} __attribute__((packed));
+
+static struct rdma_addrinfo *rf_resolve(const char *host, const char *port,
+					bool passive)
+{
+	struct rdma_addrinfo hints = { .ai_port_space = RDMA_PS_TCP,
+				       .ai_flags = passive ? RAI_PASSIVE : 0 },
+			     *res = NULL;
+	struct sockaddr_in src = { .sin_family = AF_INET };
+
+	if (!passive && opt.from &&
+	    inet_pton(AF_INET, opt.from, &src.sin_addr) == 1) {
+		hints.ai_src_addr = (struct sockaddr *)&src;
+		hints.ai_src_len = sizeof(src);
+	}
+	if (rdma_getaddrinfo(host, port, &hints, &res))
+		return NULL;
+	return res;
+}
+
+static void rdma_floor_child(uint32_t pages, int wfd)
+{
+	struct ibv_qp_init_attr attr = {
+		.cap = { .max_send_wr = 4,
+			 .max_recv_wr = 4,
+			 .max_send_sge = 1,
+			 .max_recv_sge = 1 },
+		.sq_sig_all = 1,
+	};
+	size_t len = (size_t)pages * KM_PAGE_SIZE;
+	struct rdma_addrinfo *res = rf_resolve(opt.addr, "0", true);
+	struct rdma_cm_id *lid, *id;
+	struct ibv_mr *mr, *amr;
+	struct rf_info info;
+	struct rdma_conn_param param = { .private_data = &info,
+					 .private_data_len = sizeof(info),
+					 .rnr_retry_count = 7 };
+	uint8_t *buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	uint8_t ack[2] = { 1, 0 };
+	struct ibv_wc wc;
+
+	if (!res || buf == MAP_FAILED ||
+	    rdma_create_ep(&lid, res, NULL, &attr) || rdma_listen(lid, 1))
+		_exit(2);
+	report_port(wfd, ntohs(rdma_get_src_port(lid)));
+	if (rdma_get_request(lid, &id))
+		_exit(2);
+	mr = rdma_reg_write(id, buf, len);
+	amr = rdma_reg_msgs(id, ack, sizeof(ack));
+	if (!mr || !amr || rdma_post_recv(id, NULL, ack + 1, 1, amr))
+		_exit(2);
+	info = (struct rf_info){ (uintptr_t)buf, mr->rkey };
+	if (rdma_accept(id, &param))
+		_exit(2);
+	for (;;) {
+		/* The WRITE WITH IMMEDIATE consumes a receive: data is in. */
+		if (rdma_get_recv_comp(id, &wc) <= 0 ||
+		    wc.status != IBV_WC_SUCCESS ||
+		    rdma_post_recv(id, NULL, ack + 1, 1, amr) ||
+		    rdma_post_send(id, NULL, ack, 1, amr, IBV_SEND_SIGNALED) ||
+		    rdma_get_send_comp(id, &wc) <= 0 ||
+		    wc.status != IBV_WC_SUCCESS)
+			_exit(0);
+	}
+}
+
+static int rdma_floor_connect(struct rfloor *f, const struct guest *g, int port)
+{
+	struct ibv_qp_init_attr attr = {
+		.cap = { .max_send_wr = RF_MAX_WR,
+			 .max_recv_wr = 4,
+			 .max_send_sge = 32,
+			 .max_recv_sge = 1 },
+	};
+	struct rdma_conn_param param = { .rnr_retry_count = 7,
+					 .retry_count = 7 };
+	struct ibv_device_attr da;
+	struct rdma_addrinfo *res;
+	struct rf_info info;
+	char p[16];
+
+	snprintf(p, sizeof(p), "%d", port);
+	res = rf_resolve(opt.addr, p, false);
+	if (!res || rdma_create_ep(&f->id, res, NULL, NULL))
+		return -EIO;
+	rdma_freeaddrinfo(res);
+	if (!ibv_query_device(f->id->verbs, &da) && da.max_sge < 32)
+		attr.cap.max_send_sge = (uint32_t)da.max_sge;
+	f->max_sge = (int)attr.cap.max_send_sge;
+	if (rdma_create_qp(f->id, NULL, &attr))
+		return -EIO;
+	f->mem_mr =
+		rdma_reg_msgs(f->id, g->mem, (size_t)mem_pages * KM_PAGE_SIZE);
+	f->ack_mr = rdma_reg_msgs(f->id, &f->ack, 1);
+	f->sge = calloc(mem_pages, sizeof(*f->sge));
+	if (!f->mem_mr || !f->ack_mr || !f->sge ||
+	    rdma_post_recv(f->id, NULL, &f->ack, 1, f->ack_mr) ||
+	    rdma_connect(f->id, &param) || !f->id->event ||
+	    f->id->event->param.conn.private_data_len < sizeof(info))
+		return -EIO;
+	memcpy(&info, f->id->event->param.conn.private_data, sizeof(info));
+	f->raddr = info.addr;
+	f->rkey = info.rkey;
+	return 0;
+}
+
+static int rdma_floor_once(struct rfloor *f, const struct guest *g, uint32_t n)
+{
+	uint32_t i, nwr = 0;
+	struct ibv_send_wr *bad;
+	struct ibv_wc wc;
+
+	for (i = 0; i < n; i++)
+		f->sge[i] = (struct ibv_sge){
+			.addr = (uintptr_t)(g->mem +
+					    (size_t)g->set[i] * KM_PAGE_SIZE),
+			.length = KM_PAGE_SIZE,
+			.lkey = f->mem_mr->lkey,
+		};
+	for (i = 0; i < n; i += (uint32_t)f->max_sge, nwr++) {
+		struct ibv_send_wr *w = &f->wr[nwr];
+		uint32_t k = n - i < (uint32_t)f->max_sge ?
+				     n - i :
+				     (uint32_t)f->max_sge;
+
+		*w = (struct ibv_send_wr){
+			.sg_list = &f->sge[i],
+			.num_sge = (int)k,
+			.opcode = IBV_WR_RDMA_WRITE,
+			.wr.rdma = { f->raddr + (uint64_t)i * KM_PAGE_SIZE,
+				     f->rkey },
+		};
+		if (nwr)
+			f->wr[nwr - 1].next = w;
+	}
+	f->wr[nwr - 1].opcode = IBV_WR_RDMA_WRITE_WITH_IMM;
+	f->wr[nwr - 1].send_flags = IBV_SEND_SIGNALED;
+	if (ibv_post_send(f->id->qp, f->wr, &bad) ||
+	    rdma_get_recv_comp(f->id, &wc) <= 0 ||
+	    wc.status != IBV_WC_SUCCESS ||
+	    rdma_post_recv(f->id, NULL, &f->ack, 1, f->ack_mr) ||
+	    rdma_get_send_comp(f->id, &wc) <= 0 || wc.status != IBV_WC_SUCCESS)
+		return -EIO;
+	return 0;
+}
+
+static void rdma_floor_close(struct rfloor *f)
+{
+	if (!f->id)
+		return;
+	rdma_disconnect(f->id);
+	if (f->mem_mr)
+		rdma_dereg_mr(f->mem_mr);
+	if (f->ack_mr)
+		rdma_dereg_mr(f->ack_mr);
+	rdma_destroy_ep(f->id);
+	free(f->sge);
+}
+
 struct result {
 	uint64_t pause[MAX_SAMPLES], floor[MAX_SAMPLES];
 	unsigned int n;
@@ -234,7 +443,8 @@ static void print_json(uint32_t pages, bool auth, struct result *r)
 
 	pctl(r->pause, r->n, &p50, &p99);
 	pctl(r->floor, r->n, &f50, &f99);
-	json_object_object_add(o, "transport", json_object_new_string("tcp"));
+	json_object_object_add(o, "transport",
+			       json_object_new_string(opt.ops->name));
 	json_object_object_add(o, "data_auth", json_object_new_boolean(auth));
 	json_object_object_add(o, "pages", json_object_new_int(pages));
 	json_object_object_add(o, "epochs", json_object_new_int((int)r->n));
@@ -266,45 +476,78 @@ struct peers {
 	pid_t sec, flo;
 	struct km_primary *p;
 	int ffd;
+	struct rfloor rf;
 };
+
+static pid_t spawn(void (*child)(uint32_t, int), uint32_t arg, int *port)
+{
+	int fds[2];
+	pid_t pid;
+
+	if (pipe(fds))
+		return -1;
+	pid = fork();
+	if (!pid) {
+		close(fds[0]);
+		child(arg, fds[1]);
+	}
+	close(fds[1]);
+	if (pid < 0 || read(fds[0], port, sizeof(*port)) != sizeof(*port))
+		pid = -1;
+	close(fds[0]);
+	return pid;
+}
+
+static void secondary_plain(uint32_t auth, int wfd)
+{
+	secondary_child(auth, wfd);
+}
 
 static int start_peers(struct guest *g, uint32_t pages, bool auth,
 		       struct peers *pe)
 {
 	struct km_primary_config cfg = {
 		.mem = g->mem,
-		.mem_size = (uint64_t)MEM_PAGES * KM_PAGE_SIZE,
+		.mem_size = (uint64_t)mem_pages * KM_PAGE_SIZE,
 		.dirty = collect,
 		.dirty_opaque = g,
 		.key = key,
 		.key_len = sizeof(key) - 1,
 		.generation = 1,
 		.data_auth = auth,
-		.ack_timeout_ms = 10000,
+		.ack_timeout_ms = 60000,
 	};
-	struct km_transport *lis, *t;
-	char port[16], err[256];
-	int lfd, fport, r;
+	bool rdma = opt.ops == &km_rdma_ops;
+	char port[16], host[128], err[256];
+	struct km_transport *t;
+	int sport, fport, r;
 
-	r = km_tcp_ops.listen("127.0.0.1", "0", &lis);
-	lfd = floor_listen(&fport);
-	if (r || lfd < 0)
+	pe->sec = spawn(secondary_plain, auth, &sport);
+	pe->flo =
+		spawn(rdma ? rdma_floor_child : tcp_floor_child, pages, &fport);
+	if (pe->sec < 0 || pe->flo < 0)
 		return -EIO;
-	snprintf(port, sizeof(port), "%d", lis->ops->local_port(lis));
-	pe->sec = fork();
-	if (!pe->sec)
-		secondary_child(lis, auth);
-	pe->flo = fork();
-	if (!pe->flo)
-		floor_child(lfd, pages);
-	km_transport_close(lis);
-	close(lfd);
-	pe->ffd = floor_connect(fport);
-	r = km_tcp_ops.connect("127.0.0.1", port, &t);
+	if (rdma) {
+		pe->ffd = -1;
+		r = rdma_floor_connect(&pe->rf, g, fport);
+	} else {
+		pe->ffd = tcp_floor_connect(fport);
+		r = pe->ffd < 0 ? -EIO : 0;
+	}
+	if (r) {
+		fprintf(stderr, "bench: floor connect failed\n");
+		return r;
+	}
+	snprintf(port, sizeof(port), "%d", sport);
+	snprintf(host, sizeof(host), "%s%s%s", opt.addr, opt.from ? "@" : "",
+		 opt.from ? opt.from : "");
+	r = opt.ops->connect(host, port, &t);
+	if (r)
+		snprintf(err, sizeof(err), "%s", km_transport_last_error());
 	r = r ?: km_primary_create(&cfg, t, &pe->p, err, sizeof(err));
-	if (r || pe->ffd < 0) {
-		fprintf(stderr, "bench: %s\n", r ? err : "floor connect");
-		return r ?: -EIO;
+	if (r) {
+		fprintf(stderr, "bench: %s\n", err);
+		return r;
 	}
 	return 0;
 }
@@ -312,7 +555,9 @@ static int start_peers(struct guest *g, uint32_t pages, bool auth,
 static void stop_peers(struct peers *pe)
 {
 	km_primary_destroy(pe->p);
-	close(pe->ffd);
+	if (pe->ffd >= 0)
+		close(pe->ffd);
+	rdma_floor_close(&pe->rf);
 	waitpid(pe->sec, NULL, 0);
 	waitpid(pe->flo, NULL, 0);
 }
@@ -323,7 +568,7 @@ static int measure(struct guest *g, uint32_t pages, unsigned int iters,
 {
 	struct iovec *iov = calloc(pages, sizeof(*iov));
 	unsigned int warm = iters / 10 + 2, i;
-	struct peers pe;
+	struct peers pe = { 0 };
 	uint64_t t0;
 	int r;
 
@@ -336,7 +581,10 @@ static int measure(struct guest *g, uint32_t pages, unsigned int iters,
 		r = km_primary_epoch(pe.p, NULL, 0);
 		a = now_ns() - t0;
 		t0 = now_ns();
-		r = r ?: floor_once(pe.ffd, g, pages, iov);
+		if (!r)
+			r = pe.ffd >= 0 ?
+				    tcp_floor_once(pe.ffd, g, pages, iov) :
+				    rdma_floor_once(&pe.rf, g, pages);
 		b = now_ns() - t0;
 		if (i >= warm) {
 			res->pause[res->n] = a;
@@ -344,8 +592,10 @@ static int measure(struct guest *g, uint32_t pages, unsigned int iters,
 		}
 	}
 	if (r)
-		fprintf(stderr, "bench: %s\n", km_primary_strerror(pe.p));
-	km_primary_stats(pe.p, &res->st);
+		fprintf(stderr, "bench: %s\n",
+			pe.p ? km_primary_strerror(pe.p) : "start failed");
+	if (pe.p)
+		km_primary_stats(pe.p, &res->st);
 	stop_peers(&pe);
 	free(iov);
 	return r;
@@ -374,6 +624,7 @@ int main(int argc, char **argv)
 	bool auth_lines = true;
 	unsigned int i, a;
 
+	opt.ops = &km_tcp_ops;
 	for (i = 1; i < (unsigned int)argc; i++) {
 		if (!strcmp(argv[i], "--scale") && i + 1 < (unsigned int)argc)
 			scale = atof(argv[++i]);
@@ -382,19 +633,35 @@ int main(int argc, char **argv)
 			only = (uint32_t)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--no-auth-lines"))
 			auth_lines = false;
-		else {
+		else if (!strcmp(argv[i], "--transport") &&
+			 i + 1 < (unsigned int)argc)
+			opt.ops = km_transport_find(argv[++i]);
+		else if (!strcmp(argv[i], "--addr") &&
+			 i + 1 < (unsigned int)argc)
+			opt.addr = argv[++i];
+		else if (!strcmp(argv[i], "--from") &&
+			 i + 1 < (unsigned int)argc)
+			opt.from = argv[++i];
+		else if (!strcmp(argv[i], "--mem-pages") &&
+			 i + 1 < (unsigned int)argc)
+			mem_pages = (uint32_t)atoi(argv[++i]) & ~63u;
+		else
+			opt.ops = NULL;
+		if (!opt.ops || mem_pages < 16384) {
 			fprintf(stderr,
-				"usage: %s [--scale F] [--pages N] [--no-auth-lines]\n",
+				"usage: %s [--scale F] [--pages N] [--no-auth-lines] [--transport tcp|rdma] [--addr A] [--from SRC] [--mem-pages N>=16384]\n",
 				argv[0]);
 			return 2;
 		}
 	}
+	signal(SIGPIPE, SIG_IGN);
 	g.mem = map_memfd();
-	g.set = calloc(MEM_PAGES, sizeof(*g.set));
-	g.perm = calloc(MEM_PAGES, sizeof(*g.perm));
-	if (!g.mem || !g.set || !g.perm)
+	g.dirty = calloc(mem_pages / 64, sizeof(*g.dirty));
+	g.set = calloc(mem_pages, sizeof(*g.set));
+	g.perm = calloc(mem_pages, sizeof(*g.perm));
+	if (!g.mem || !g.set || !g.perm || !g.dirty)
 		return 1;
-	for (i = 0; i < MEM_PAGES; i++)
+	for (i = 0; i < mem_pages; i++)
 		g.perm[i] = i;
 	for (a = 0; a <= (auth_lines ? 1u : 0u); a++) {
 		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -407,8 +674,9 @@ int main(int argc, char **argv)
 			print_json(sizes[i], a, &res);
 		}
 	}
+	free(g.dirty);
 	free(g.perm);
 	free(g.set);
-	munmap(g.mem, (size_t)MEM_PAGES * KM_PAGE_SIZE);
+	munmap(g.mem, (size_t)mem_pages * KM_PAGE_SIZE);
 	return 0;
 }

@@ -278,9 +278,11 @@ static int fail(struct km_primary *p, int r, const char *what)
 	p->nruns = 0;
 	p->data_pages = 0;
 	if (!p->err[0])
-		snprintf(p->err, sizeof(p->err), "epoch %llu: %s: %s",
-			 (unsigned long long)p->epoch + 1, what,
-			 km_strerror(r));
+		snprintf(p->err, sizeof(p->err), "epoch %llu: %s: %s%s%s%s",
+			 (unsigned long long)p->epoch + 1, what, km_strerror(r),
+			 *km_transport_why(p->t) ? " (" : "",
+			 km_transport_why(p->t),
+			 *km_transport_why(p->t) ? ")" : "");
 	return r;
 }
 
@@ -390,6 +392,23 @@ static int alloc_engine(struct km_primary *p)
 	return 0;
 }
 
+/*
+ * Guest memory is registered once per connection: a transport that reads
+ * it directly (RDMA) needs it pinned; the guest is paused from harvest to
+ * ACK, so nothing changes it while the hardware reads.
+ */
+static int attach(struct km_primary *p, struct km_transport *t)
+{
+	int r = t->ops->set_timeout(t, p->cfg.ack_timeout_ms);
+
+	r = r	  ?:
+		    km_transport_register(t, p->cfg.mem, p->cfg.mem_size,
+					  KM_MEM_SOURCE);
+	if (r && *km_transport_why(t))
+		snprintf(p->err, sizeof(p->err), "%s", km_transport_why(t));
+	return r;
+}
+
 int km_primary_create(const struct km_primary_config *cfg,
 		      struct km_transport *t, struct km_primary **out,
 		      char *err, size_t errlen)
@@ -411,7 +430,7 @@ int km_primary_create(const struct km_primary_config *cfg,
 	p->sess.mem_size = cfg->mem_size;
 	p->sess.flags = cfg->data_auth ? KM_HELLO_DATA_AUTH : 0;
 	r = alloc_engine(p);
-	r = r ?: t->ops->set_timeout(t, cfg->ack_timeout_ms);
+	r = r ?: attach(p, t);
 	r = r	  ?:
 		    km__auth_client(t, cfg->key, cfg->key_len, &p->sess, p->err,
 				    sizeof(p->err));
@@ -422,6 +441,9 @@ int km_primary_create(const struct km_primary_config *cfg,
 	return 0;
 
 err_destroy:
+	if (!p->err[0] && *km_transport_why(t))
+		snprintf(p->err, sizeof(p->err), "%s: %s", km_strerror(r),
+			 km_transport_why(t));
 	snprintf(err, errlen, "%s", p->err[0] ? p->err : km_strerror(r));
 	km_primary_destroy(p);
 	return r;
@@ -439,7 +461,7 @@ int km_primary_reconnect(struct km_primary *p, struct km_transport *t,
 	km_transport_close(p->t);
 	p->t = t;
 	p->err[0] = '\0';
-	r = t->ops->set_timeout(t, p->cfg.ack_timeout_ms);
+	r = attach(p, t);
 	r = r	  ?:
 		    km__auth_client(t, p->cfg.key, p->cfg.key_len, &p->sess,
 				    p->err, sizeof(p->err));
@@ -455,6 +477,9 @@ int km_primary_reconnect(struct km_primary *p, struct km_transport *t,
 			r = -KM_EGAP;
 		}
 	}
+	if (r && !p->err[0] && *km_transport_why(t))
+		snprintf(p->err, sizeof(p->err), "%s: %s", km_strerror(r),
+			 km_transport_why(t));
 	if (r)
 		snprintf(err, errlen, "%s",
 			 p->err[0] ? p->err : km_strerror(r));

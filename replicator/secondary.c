@@ -510,8 +510,10 @@ static int end_session(struct km_secondary *s, struct km_transport *t, int r)
 			(unsigned long long)s->epoch);
 	else if (!s->err[0])
 		snprintf(s->err, sizeof(s->err),
-			 "session ended at epoch %llu: %s",
-			 (unsigned long long)s->epoch, km_strerror(r));
+			 "session ended at epoch %llu: %s%s%s%s",
+			 (unsigned long long)s->epoch, km_strerror(r),
+			 *km_transport_why(t) ? " (" : "", km_transport_why(t),
+			 *km_transport_why(t) ? ")" : "");
 	if (r != -ECONNRESET)
 		km__send_error(t, r, s->begin.epoch, s->err);
 	return r;
@@ -527,6 +529,16 @@ int km_secondary_serve(struct km_secondary *s, struct km_transport *t)
 	s->sess.mem_size = s->cfg.mem_size;
 	s->sess.last_epoch = s->epoch;
 	s->sess.generation = s->generation;
+	/* A transport that places page data (RDMA) writes into staging. */
+	r = km_transport_register(t, s->stage, s->stage_pages * KM_PAGE_SIZE,
+				  KM_MEM_TARGET);
+	if (r) {
+		snprintf(s->err, sizeof(s->err),
+			 "the staging area cannot be registered: %s",
+			 *km_transport_why(t) ? km_transport_why(t) :
+						km_strerror(r));
+		return r;
+	}
 	r = km__auth_server(t, s->cfg.key, s->cfg.key_len, &s->sess, s->err,
 			    sizeof(s->err));
 	if (r)
@@ -546,6 +558,8 @@ int km_secondary_serve(struct km_secondary *s, struct km_transport *t)
 		apply(s);
 		if (s->cfg.applied)
 			s->cfg.applied(s->cfg.opaque, s->epoch);
+		/* Staging is free again: the primary may fill it. */
+		r = r ?: km_transport_release(t);
 		if (r)
 			break;
 	}

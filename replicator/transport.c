@@ -1,6 +1,69 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Transport-neutral wrappers that keep the sticky stream error. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "transport.h"
+
+static __thread char last_error[240];
+
+const struct km_transport_ops *km_transport_find(const char *name)
+{
+	if (!strcmp(name, km_tcp_ops.name))
+		return &km_tcp_ops;
+	if (!strcmp(name, km_rdma_ops.name))
+		return &km_rdma_ops;
+	return NULL;
+}
+
+const char *km_transport_last_error(void)
+{
+	return last_error;
+}
+
+void km__transport_set_last_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+}
+
+int km_transport_register(struct km_transport *t, void *addr, size_t len,
+			  unsigned int how)
+{
+	int r;
+
+	if (t->err)
+		return t->err;
+	if (!t->ops->register_memory)
+		return 0;
+	r = t->ops->register_memory(t, addr, len, how);
+	if (r < 0)
+		t->err = r;
+	return r;
+}
+
+int km_transport_release(struct km_transport *t)
+{
+	int r;
+
+	if (t->err)
+		return t->err;
+	if (!t->ops->release)
+		return 0;
+	r = t->ops->release(t);
+	if (r < 0)
+		t->err = r;
+	return r;
+}
+
+const char *km_transport_why(const struct km_transport *t)
+{
+	return t->why;
+}
 
 int km_transport_sendv(struct km_transport *t, const struct iovec *iov,
 		       int iovcnt)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Transports: one ops table, one implementation per .c file (tcp.c, and
- * rdma.c later). The replicator only ever calls the km_transport_*()
- * wrappers below, so it never knows which transport it talks to.
+ * Transports: one ops table, one implementation per .c file (tcp.c,
+ * rdma.c). The replicator only ever calls the km_transport_*() wrappers
+ * below, so it never knows which transport it talks to.
  *
  * Errors are sticky, as in QEMU's migration stream: after the first failed
  * send or receive every further call returns that same error without
@@ -37,23 +37,69 @@ struct km_transport_ops {
 	/* Local port of a listening endpoint (for tests binding port 0). */
 	int (*local_port)(struct km_transport *t);
 	/*
-	 * Optional (NULL for TCP): register a memory range the transport may
-	 * read from (primary's guest memory) or write to (secondary's
-	 * staging area) without copies, as RDMA needs.
+	 * Optional (NULL for TCP): register a memory range once per
+	 * connection. KM_MEM_SOURCE: later sendv() segments inside it may be
+	 * read by the hardware after sendv() returns, so it must not change
+	 * until the peer has answered (the next recv() returned): guest
+	 * memory while the guest is paused. KM_MEM_TARGET: the peer may
+	 * place received bytes in it directly (the secondary's staging
+	 * area); a recv() into the place they were put costs no copy.
 	 */
-	int (*register_memory)(struct km_transport *t, void *addr, size_t len);
+	int (*register_memory)(struct km_transport *t, void *addr, size_t len,
+			       unsigned int how);
+	/*
+	 * Optional: everything received so far has been consumed, so the
+	 * KM_MEM_TARGET range may be written by the peer again (flow
+	 * control of the staging area).
+	 */
+	int (*release)(struct km_transport *t);
 	/* Free the endpoint; safe on a half-built one. */
 	void (*close)(struct km_transport *t);
 };
+
+#define KM_MEM_SOURCE 1u
+#define KM_MEM_TARGET 2u
 
 /* Embedded at the start of each implementation's connection struct. */
 struct km_transport {
 	const struct km_transport_ops *ops;
 	int err; /* sticky: first failure, 0 while healthy */
+	char why[240]; /* sentence for the first failure, "" if none */
 };
 
 /** km_tcp_ops - the TCP transport (tcp.c). */
 extern const struct km_transport_ops km_tcp_ops;
+/** km_rdma_ops - the RDMA transport (rdma.c, librdmacm/libibverbs). */
+extern const struct km_transport_ops km_rdma_ops;
+
+/**
+ * km_transport_find() - the ops table called @name ("tcp", "rdma"), or
+ * NULL.
+ */
+const struct km_transport_ops *km_transport_find(const char *name);
+
+/**
+ * km_transport_register() - register memory (see the ops table); 0 when
+ * the transport needs no registration.
+ */
+int km_transport_register(struct km_transport *t, void *addr, size_t len,
+			  unsigned int how);
+/** km_transport_release() - received bytes consumed (flow control). */
+int km_transport_release(struct km_transport *t);
+/**
+ * km_transport_why() - sentence describing @t's first failure, "" if the
+ * transport has nothing to add to the error code.
+ */
+const char *km_transport_why(const struct km_transport *t);
+/**
+ * km_transport_last_error() - sentence describing this thread's last
+ * failed listen/accept/connect, "" if none (they have no object to hold
+ * it).
+ */
+const char *km_transport_last_error(void);
+/** km__transport_set_last_error() - for implementations: set the above. */
+void km__transport_set_last_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
 
 /** km_transport_sendv() - send all of @iov; sticky error on failure. */
 int km_transport_sendv(struct km_transport *t, const struct iovec *iov,

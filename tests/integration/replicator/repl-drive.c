@@ -11,17 +11,31 @@
  *	dirties its memfd in random patterns; prints "synced", then
  *	"commit E HASH" before each epoch and "acked E" after its ACK.
  *
- * HASH is XXH3-64 of the whole memory. --die-at-byte wraps the TCP
+ * HASH is XXH3-64 of the whole memory. --die-at-byte wraps the
  * transport in one that sends exactly X bytes and then SIGKILLs itself:
  * a primary dying at a chosen byte of the stream.
+ *
+ * Both roles take --transport tcp|rdma (default tcp) and --addr A: the
+ * secondary listens on A (default 127.0.0.1), the primary connects to A
+ * ("DST@SRC" for RDMA picks the local source address).
+ *
+ *   repl-drive primary ... --reps R [--kill-window-ms W] [--die-range B]
+ *	runs R primaries one after the other, each a forked child (a new
+ *	process costs seconds in the lab, a fork does not): child K uses
+ *	seed + K; even K die at a random byte below B (with --die-range),
+ *	the others are sent SIGKILL at a random time within W ms after they
+ *	connected. Prints "rep K" before and "end K STATUS" after each.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -39,6 +53,12 @@ struct opts {
 	bool sync;
 	bool data_auth;
 	long long die_at;
+	const struct km_transport_ops *ops;
+	const char *addr;
+	unsigned int reps;
+	unsigned int kill_window_ms;
+	long long die_range;
+	int ready_fd; /* --reps child: tell the parent we are connected */
 };
 
 struct guest {
@@ -70,6 +90,14 @@ static uint8_t *map_memfd(uint64_t pages)
 static uint64_t mem_hash(const uint8_t *mem, uint64_t pages)
 {
 	return XXH3_64bits(mem, pages * KM_PAGE_SIZE);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* --- secondary ---------------------------------------------------------- */
@@ -106,17 +134,26 @@ static int run_secondary(const struct opts *o)
 	int r;
 
 	r = km_secondary_create(&cfg, &s);
-	r = r ?: km_tcp_ops.listen("127.0.0.1", "0", &lis);
+	r = r ?: o->ops->listen(o->addr, "0", &lis);
 	if (r) {
-		fprintf(stderr, "secondary: %s\n", km_strerror(r));
+		fprintf(stderr, "secondary: %s %s\n", km_strerror(r),
+			km_transport_last_error());
 		return 2;
 	}
 	printf("listening %d\n", lis->ops->local_port(lis));
 	fflush(stdout);
 	for (i = 0; i < o->sessions; i++) {
 		r = lis->ops->accept(lis, &t);
-		if (r)
-			break;
+		if (r) {
+			/* A primary killed while connecting: still a session. */
+			printf("session %d %llu %016llx %d accept failed: %s\n",
+			       r, (unsigned long long)km_secondary_epoch(s),
+			       (unsigned long long)mem_hash(rep.mem, rep.pages),
+			       km_secondary_consistent(s),
+			       km_transport_last_error());
+			fflush(stdout);
+			continue;
+		}
 		r = km_secondary_serve(s, t);
 		km_transport_close(t);
 		printf("session %d %llu %016llx %d %s\n", r,
@@ -180,6 +217,16 @@ static int dying_set_timeout(struct km_transport *t, unsigned int ms)
 	return d->inner->ops->set_timeout(d->inner, ms);
 }
 
+static int dying_register(struct km_transport *t, void *addr, size_t len,
+			  unsigned int how)
+{
+	struct dying *d = (struct dying *)t;
+	int r = km_transport_register(d->inner, addr, len, how);
+
+	snprintf(t->why, sizeof(t->why), "%s", d->inner->why);
+	return r;
+}
+
 static void dying_close(struct km_transport *t)
 {
 	struct dying *d = (struct dying *)t;
@@ -194,6 +241,7 @@ static const struct km_transport_ops dying_ops = {
 	.sendv = dying_sendv,
 	.recv = dying_recv,
 	.set_timeout = dying_set_timeout,
+	.register_memory = dying_register,
 	.close = dying_close,
 };
 
@@ -321,12 +369,14 @@ static int run_primary(const struct opts *o)
 	struct km_transport *t;
 	struct km_primary *p;
 	char err[256];
+	uint64_t t0;
 	int r;
 
 	dirty_some(&g);
-	r = km_tcp_ops.connect("127.0.0.1", o->port, &t);
+	r = o->ops->connect(o->addr, o->port, &t);
 	if (r) {
-		fprintf(stderr, "primary: connect: %s\n", km_strerror(r));
+		fprintf(stderr, "primary: connect: %s %s\n", km_strerror(r),
+			km_transport_last_error());
 		goto out_free;
 	}
 	if (o->die_at >= 0)
@@ -336,12 +386,16 @@ static int run_primary(const struct opts *o)
 		fprintf(stderr, "primary: %s\n", err);
 		goto out_free;
 	}
+	if (o->ready_fd >= 0 && write(o->ready_fd, "c", 1) != 1)
+		perror("ready pipe");
+	t0 = now_ms();
 	r = o->sync ? km_primary_sync(p, &so) : 0;
 	if (r)
 		fprintf(stderr, "primary: sync: %s\n", km_primary_strerror(p));
 	else
 		printf("synced\n");
 	r = r ?: run_epochs(p, &g, o);
+	printf("elapsed %llu\n", (unsigned long long)(now_ms() - t0));
 	km_primary_destroy(p);
 out_free:
 	free(g.dirty);
@@ -349,20 +403,76 @@ out_free:
 	return r ? 1 : 0;
 }
 
+/* Child @k of --reps: a whole primary, killed by itself or by us. */
+static int run_rep(const struct opts *base, unsigned int k, uint64_t *rng)
+{
+	struct opts o = *base;
+	int fds[2], status;
+	struct pollfd pfd;
+	char c;
+	pid_t pid;
+
+	o.seed = base->seed + k;
+	o.die_at = -1;
+	if (k % 2 == 0 && base->die_range > 0)
+		o.die_at = (long long)(*rng % (uint64_t)base->die_range);
+	*rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+	if (pipe(fds))
+		return -errno;
+	printf("rep %u\n", k);
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		close(fds[0]);
+		o.ready_fd = fds[1];
+		_exit(run_primary(&o));
+	}
+	close(fds[1]);
+	pfd = (struct pollfd){ .fd = fds[0], .events = POLLIN };
+	if (o.die_at < 0 && poll(&pfd, 1, 30000) == 1 &&
+	    read(fds[0], &c, 1) == 1) {
+		usleep((useconds_t)(*rng %
+				    (base->kill_window_ms * 1000ull + 1)));
+		kill(pid, SIGKILL);
+	}
+	/* Closed only now: a child writing to it must not get SIGPIPE. */
+	waitpid(pid, &status, 0);
+	close(fds[0]);
+	printf("end %u %d\n", k,
+	       WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status));
+	fflush(stdout);
+	return 0;
+}
+
+static int run_reps(const struct opts *o)
+{
+	uint64_t rng = (uint64_t)time(NULL) * 2654435761u + o->seed;
+	unsigned int k;
+	int r;
+
+	printf("reps seed %llu\n", (unsigned long long)rng);
+	for (k = 0; k < o->reps; k++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		r = run_rep(o, k, &rng);
+		if (r)
+			return 2;
+	}
+	return 0;
+}
+
 static void parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "port", 1, 0, 'p' },
-		{ "pages", 1, 0, 'n' },
-		{ "key", 1, 0, 'k' },
-		{ "sessions", 1, 0, 's' },
-		{ "seed", 1, 0, 'S' },
-		{ "epochs", 1, 0, 'e' },
-		{ "gen", 1, 0, 'g' },
-		{ "sync", 0, 0, 'y' },
-		{ "data-auth", 0, 0, 'a' },
-		{ "die-at-byte", 1, 0, 'd' },
-		{ 0 },
+		{ "port", 1, 0, 'p' },	    { "pages", 1, 0, 'n' },
+		{ "key", 1, 0, 'k' },	    { "sessions", 1, 0, 's' },
+		{ "seed", 1, 0, 'S' },	    { "epochs", 1, 0, 'e' },
+		{ "gen", 1, 0, 'g' },	    { "sync", 0, 0, 'y' },
+		{ "data-auth", 0, 0, 'a' }, { "die-at-byte", 1, 0, 'd' },
+		{ "transport", 1, 0, 't' }, { "addr", 1, 0, 'A' },
+		{ "reps", 1, 0, 'r' },	    { "kill-window-ms", 1, 0, 'w' },
+		{ "die-range", 1, 0, 'D' }, { 0 },
 	};
 	int c;
 
@@ -372,7 +482,11 @@ static void parse(int argc, char **argv, struct opts *o)
 			    .seed = 1,
 			    .epochs = 10,
 			    .gen = 1,
-			    .die_at = -1 };
+			    .die_at = -1,
+			    .ops = &km_tcp_ops,
+			    .addr = "127.0.0.1",
+			    .kill_window_ms = 200,
+			    .ready_fd = -1 };
 	if (argc < 2) {
 		fprintf(stderr,
 			"usage: repl-drive primary|secondary [options] (see the source's header)\n");
@@ -411,6 +525,26 @@ static void parse(int argc, char **argv, struct opts *o)
 		case 'd':
 			o->die_at = atoll(optarg);
 			break;
+		case 't':
+			o->ops = km_transport_find(optarg);
+			if (!o->ops) {
+				fprintf(stderr, "unknown transport '%s'\n",
+					optarg);
+				exit(2);
+			}
+			break;
+		case 'A':
+			o->addr = optarg;
+			break;
+		case 'r':
+			o->reps = (unsigned int)atoi(optarg);
+			break;
+		case 'w':
+			o->kill_window_ms = (unsigned int)atoi(optarg);
+			break;
+		case 'D':
+			o->die_range = atoll(optarg);
+			break;
 		default:
 			exit(2);
 		}
@@ -424,6 +558,8 @@ int main(int argc, char **argv)
 	parse(argc, argv, &o);
 	if (!strcmp(o.role, "secondary"))
 		return run_secondary(&o);
+	if (!strcmp(o.role, "primary") && o.port && o.reps)
+		return run_reps(&o);
 	if (!strcmp(o.role, "primary") && o.port)
 		return run_primary(&o);
 	fprintf(stderr, "repl-drive: unknown role '%s' or missing --port\n",
