@@ -17,8 +17,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$(dirname "$0")/mkinitrd.sh" "$tmp/initrd.cpio"
 
-modprobe kvm_amd
-[ -c /dev/kvm ] || fail "/dev/kvm did not appear after modprobe kvm_amd"
+KM_KVM_HOLD=${KM_KVM_HOLD:-$KEMARI_BUILD/tests/lab/vmm/kvm-hold}
+. "$(dirname "$0")/lab-kvm.sh"
+lab_kvm_ready
 
 base="console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1"
 base+=" i8042.noaux i8042.nomux i8042.nopnp rdinit=/init"

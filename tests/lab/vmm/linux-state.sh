@@ -9,6 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 export KM_TEST_KERNEL=$KEMARI_BUILD/lab/kernel/$kver/root/boot/vmlinuz-$kver
 export KM_TEST_INITRD=$tmp/initrd.cpio
 "$(dirname "$0")/mkinitrd.sh" "$KM_TEST_INITRD"
-modprobe kvm_amd
-[ -c /dev/kvm ] || { echo "FAIL: /dev/kvm did not appear after modprobe kvm_amd" >&2; exit 1; }
+KM_KVM_HOLD=${KM_KVM_HOLD:-$KEMARI_BUILD/tests/lab/vmm/kvm-hold}
+. "$(dirname "$0")/lab-kvm.sh"
+lab_kvm_ready
 "$1" --verbose=1 --jobs 1

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Inside the lab: load kvm_amd and run one of the vmm Criterion suites.
-#   run-tap.sh SUITE
+# Inside the lab: load kvm_amd, hold one VM for the run (kvm_hold.c), run
+# one of the vmm Criterion suites, then any extra command (a bench).
+#   run-tap.sh SUITE [BENCH ARGS...]
 set -euo pipefail
-modprobe kvm_amd
-[ -c /dev/kvm ] || { echo "FAIL: /dev/kvm did not appear after modprobe kvm_amd" >&2; exit 1; }
+KM_KVM_HOLD=${KM_KVM_HOLD:-$KEMARI_BUILD/tests/lab/vmm/kvm-hold}
+. "$(dirname "$0")/lab-kvm.sh"
+lab_kvm_ready
 "$1" --verbose=1 --jobs 1
+shift
+[ $# -eq 0 ] || "$@"

@@ -23,6 +23,8 @@
 
 #define TEST_PORT 0xf0
 #define COUNTER_GPA 0x8000
+#define LOOP_GPA 0x9000 /* guest_loop: how many OUTs */
+#define LOOP_OUTS 2000
 #define MSG "kemari\n"
 #define MSG_LEN (sizeof(MSG) - 1)
 #define MAX_SEEN 64
@@ -63,11 +65,12 @@ __asm__(".pushsection .rodata\n"
 	"kemari\\n"
 	"\"\n"
 	"guest_tap_end:\n"
-	/* vCPU 0: 20000 OUTs to the test port, then reset; vCPU 1 spins. */
+	/* vCPU 0: LOOP_GPA's count of OUTs to the test port, then reset;
+	 * vCPU 1 spins. */
 	"guest_loop_start:\n"
 	"	test %si, %si\n"
 	"	jnz 3f\n"
-	"	mov $20000, %cx\n"
+	"	mov 0x9000, %cx\n"
 	"1:	out %al, $0xf0\n"
 	"	loop 1b\n"
 	"2:	mov $0xfe, %al\n"
@@ -344,13 +347,6 @@ Test(exits, all_vcpus_halted_with_interrupts_off_is_a_poweroff)
 	finish(&t);
 }
 
-static double run_timed(struct km_vm *vm)
-{
-	cr_assert_eq(km_vm_run(vm), 0, "%s", km_vm_end_message(vm));
-	return (vm->t_end.tv_sec - vm->t_start.tv_sec) +
-	       (vm->t_end.tv_nsec - vm->t_start.tv_nsec) / 1e9;
-}
-
 static int nop_hook(struct km_vcpu *vcpu, const struct km_tap_event *ev,
 		    void *opaque)
 {
@@ -360,30 +356,31 @@ static int nop_hook(struct km_vcpu *vcpu, const struct km_tap_event *ev,
 	return 0;
 }
 
-Test(exits, pio_exit_rate_untapped_and_tapped)
+/*
+ * Every PIO exit is seen exactly once, untapped and tapped (the other vCPU
+ * kicked and parked at each). Speed is not asserted: the 60 s timeout is
+ * only a sanity bound (~30 ms per tapped exit; measured 0.2-0.4 ms); the
+ * rates are bench-vmm-exits' job (run-tap.sh prints them).
+ */
+Test(exits, every_pio_exit_is_seen_once_untapped_and_tapped)
 {
 	struct tap_test t;
 	struct km_vm *vm;
-	double secs;
 
 	vm = make_vm(&t, 2, guest_loop_start, guest_loop_end, "devices",
 		     nop_hook);
-	secs = run_timed(vm);
-	cr_assert_eq(t.test_outs, 20000);
+	memcpy(vm->mem + LOOP_GPA, &(uint16_t){ LOOP_OUTS }, 2);
+	cr_assert_eq(km_vm_run(vm), 0, "%s", km_vm_end_message(vm));
+	cr_assert_eq(t.test_outs, LOOP_OUTS);
+	cr_assert_eq(vm->vcpus[0].stats.io, LOOP_OUTS + 1); /* + the reset */
 	cr_assert_eq(vm->vcpus[0].stats.tapped, 0);
-	fprintf(stderr,
-		"untapped PIO: 20000 exits in %.3f s = %.0f "
-		"exits/s\n",
-		secs, 20000 / secs);
 	finish(&t);
 
 	vm = make_vm(&t, 2, guest_loop_start, guest_loop_end, "0xf0", nop_hook);
-	secs = run_timed(vm);
-	cr_assert_eq(t.test_outs, 20000);
-	cr_assert_eq(vm->vcpus[0].stats.tapped, 20000);
-	fprintf(stderr,
-		"tapped PIO (other vCPU kicked and parked each "
-		"time): 20000 exits in %.3f s = %.0f exits/s\n",
-		secs, 20000 / secs);
+	memcpy(vm->mem + LOOP_GPA, &(uint16_t){ LOOP_OUTS }, 2);
+	cr_assert_eq(km_vm_run(vm), 0, "%s", km_vm_end_message(vm));
+	cr_assert_eq(t.test_outs, LOOP_OUTS);
+	cr_assert_eq(vm->vcpus[0].stats.tapped, LOOP_OUTS);
+	cr_assert_gt(counter(vm), 0, "vCPU 1 never ran");
 	finish(&t);
 }
