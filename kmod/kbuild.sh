@@ -2,6 +2,9 @@
 # Build kemari.ko out of the source tree, warnings as errors:
 #
 #   kmod/kbuild.sh OUTDIR [KDIR]     build; print the module's path
+#   kmod/kbuild.sh --test OUTDIR [KDIR]
+#                                    the test build (KEMARI_TEST=y: the
+#                                    fault trigger); use its own OUTDIR
 #   kmod/kbuild.sh --check OUTDIR    exit 0 if OUTDIR/kemari.ko is built
 #                                    from the current sources
 #
@@ -16,7 +19,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 sources() {
-	(cd "$here" && find Kbuild include -type f -print && ls -- *.c *.h)
+	(cd "$here" && find Kbuild include -type f -print && ls -- *.c *.h *.S)
 }
 
 # Up to date: every source mirrored unchanged, and the module linked after
@@ -44,7 +47,12 @@ if [ "${1:-}" = --check ]; then
 	check "${2:?usage: kbuild.sh --check OUTDIR}"
 	exit
 fi
-out=${1:?usage: kbuild.sh OUTDIR [KDIR]}
+test_build=n
+if [ "${1:-}" = --test ]; then
+	test_build=y
+	shift
+fi
+out=${1:?usage: kbuild.sh [--test] OUTDIR [KDIR]}
 kdir=${2:-}
 
 if [ -z "$kdir" ]; then
@@ -61,7 +69,8 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 mirror "$out"
 # kbuild is a separate make: it cannot use a parent make's jobserver.
-env -u MAKEFLAGS -u MFLAGS make -s -C "$kdir" M="$out" KEMARI_WERROR=y modules >&2
+env -u MAKEFLAGS -u MFLAGS make -s -C "$kdir" M="$out" KEMARI_WERROR=y \
+	KEMARI_TEST=$test_build modules >&2
 # Newer than every source even when kbuild had nothing to do, so the
 # caller's make (CMake) sees the target up to date.
 touch "$out/kemari.ko"

@@ -28,7 +28,8 @@ static long get_version(struct file *file, void __user *arg)
 	struct kemari_version v = {
 		.abi_version = KEMARI_ABI_VERSION,
 		.size = sizeof(v),
-		.features = KEMARI_FEATURES_KNOWN,
+		.features = KEMARI_FEATURE_GATE | KEMARI_FEATURE_FAULT |
+			    (KM_TEST_BUILD ? KEMARI_FEATURE_TEST_FAULT : 0),
 	};
 
 	if (copy_to_user(arg, &v, sizeof(v)))
@@ -36,9 +37,22 @@ static long get_version(struct file *file, void __user *arg)
 	return 0;
 }
 
+static long register_vm(struct file *file, void __user *arg)
+{
+	return km__vm_register(arg);
+}
+
+static long query_vm(struct file *file, void __user *arg)
+{
+	return km__vm_query(arg);
+}
+
 static const struct km_ioctl km_ioctls[] = {
 	[_IOC_NR(KEMARI_IOC_GET_VERSION)] = { KEMARI_IOC_GET_VERSION,
 					      get_version },
+	[_IOC_NR(KEMARI_IOC_REGISTER_VM)] = { KEMARI_IOC_REGISTER_VM,
+					      register_vm },
+	[_IOC_NR(KEMARI_IOC_QUERY_VM)] = { KEMARI_IOC_QUERY_VM, query_vm },
 };
 
 static long km_ioctl(struct file *file, unsigned int cmd, unsigned long arg)

@@ -67,6 +67,8 @@ case "$vermagic" in
 esac
 
 loaded && fail "kemari is loaded before the test"
+# kemari.ko uses kvm.ko's exports and hooks its functions: kvm first.
+modprobe kvm_amd || fail "modprobe kvm_amd"
 echo "$marker" >/dev/kmsg
 taint0=$(cat /proc/sys/kernel/tainted)
 

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Inside the lab (tests/lab/lab-run): fault containment with the test build
+# of kemari.ko (kmod/kbuild.sh --test), which alone has the deliberate fault
+# trigger.
+#
+#   fault.sh KMOD_GATE TEST_OUTDIR
+#
+# kmod-gate fault makes a registered vCPU thread fault in the kernel twice
+# (a NULL dereference on CPU 1 with CPU offlining asked for, then a general
+# protection fault without), and checks the eventfd, EIO instead of hangs,
+# the dead state, the CPU going offline, and another VM running on. Here:
+# the kernel survived, the module unloads afterwards, and the log holds the
+# two expected oopses and nothing else (no WARNING, no other BUG).
+set -euo pipefail
+
+gate=${1:?usage: fault.sh KMOD_GATE TEST_OUTDIR}
+out=${2:?usage: fault.sh KMOD_GATE TEST_OUTDIR}
+: "${KEMARI_LAB:?fault.sh runs inside the lab: tests/lab/lab-run -- $0 ...}"
+marker="kemari-lab-fault: begin $$"
+ko=$out/kemari.ko
+
+fail() {
+	echo "FAIL: $*" >&2
+	echo "--- dmesg since the test began:" >&2
+	dmesg | sed -n "/$marker/,\$p" >&2
+	exit 1
+}
+log() { dmesg | sed -n "/$marker/,\$p"; }
+ms() { echo $(($(date +%s%N) / 1000000)); }
+
+"$KEMARI_SRC/kmod/kbuild.sh" --check "$out" ||
+	fail "$ko is missing or older than kmod/: kmod/kbuild.sh --test $out"
+[ -n "$(modinfo -F kemari_test_build "$ko")" ] || fail "$ko is not the test build"
+[ "$(cat /proc/sys/kernel/panic_on_oops)" = 0 ] || fail "panic_on_oops is set"
+[ "$(cat /sys/devices/system/cpu/cpu1/online)" = 1 ] || fail "CPU 1 is not online"
+echo "$marker" >/dev/kmsg
+
+modprobe kvm_amd
+timeout 60 insmod "$ko" || fail "insmod $ko"
+log | grep -q "TEST BUILD" || fail "the load message does not say TEST BUILD"
+
+t=$(ms)
+timeout 150 "$gate" fault || fail "kmod-gate fault"
+echo "fault checks: $(($(ms) - t)) ms"
+[ "$(cat /sys/devices/system/cpu/cpu1/online)" = 1 ] || fail "CPU 1 was not brought back"
+
+log | grep -q "CPU 1 taken offline after the fault" || fail "no offline message"
+n=$(log | grep -c "VM fenced, owner notified" || true)
+[ "$n" = 2 ] || fail "$n containment messages, expected 2"
+log | grep -q "BUG: kernel NULL pointer dereference" || fail "no NULL oops"
+log | grep -q "general protection fault" || fail "no GP oops"
+if log | grep -E 'WARNING:|BUG:|soft lockup|refcount_t' |
+	grep -v 'BUG: kernel NULL pointer dereference'; then
+	fail "the kernel log shows more than the two deliberate faults"
+fi
+
+# The faulted VMs stay allocated (their dead threads' references), but the
+# module holds nothing of theirs: it unloads.
+t=$(ms)
+timeout 60 rmmod kemari || fail "rmmod after the faults"
+echo "rmmod: $(($(ms) - t)) ms"
+echo "lab_kmod_fault: PASS"
