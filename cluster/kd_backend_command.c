@@ -2,10 +2,12 @@
 /*
  * The "command" backend: every VM action runs the configured program as
  *
- *     COMMAND ACTION VM        (ACTION: start-replica promote demote stop)
+ *     COMMAND ACTION VM   (ACTION: start-replica promote demote stop probe)
  *
  * with KEMARI_VM, KEMARI_NODE, KEMARI_PEER, KEMARI_GENERATION and
- * KEMARI_ACTION in its environment. Exit 0 is success. This stands between
+ * KEMARI_ACTION in its environment. Exit 0 is success; for `probe` (asked
+ * once when kemarid restarts on a node that was Primary) 0 means the VM
+ * runs here and 7 that it does not, as an OCF monitor. This stands between
  * kemarid's decisions and whatever runs the VM until kemari-vmm is wired in
  * by its own backend; tests and the OCF agent use it as is.
  */
@@ -18,6 +20,8 @@
 #include "kemarid_int.h"
 
 #define BACKEND_TIMEOUT_MS (10 * 60 * 1000)
+/* A hung probe must not keep a restored Primary frozen for ten minutes. */
+#define PROBE_TIMEOUT_MS (30 * 1000)
 
 /* The state machine keeps at most one backend action per VM in flight. */
 static void command_done(void *arg, int code)
@@ -46,7 +50,9 @@ static int command_run(struct kd_vm *vm, enum km_backend_action action)
 	snprintf(e_gen, sizeof(e_gen), "KEMARI_GENERATION=%" PRIu64,
 		 vm->sm.generation);
 	snprintf(e_act, sizeof(e_act), "KEMARI_ACTION=%s", name);
-	return kd_child_spawn(kd->loop, argv, env, BACKEND_TIMEOUT_MS,
+	return kd_child_spawn(kd->loop, argv, env,
+			      action == KM_BACKEND_PROBE ? PROBE_TIMEOUT_MS :
+							   BACKEND_TIMEOUT_MS,
 			      command_done, vm, &vm->backend_child);
 }
 

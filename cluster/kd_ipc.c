@@ -238,6 +238,17 @@ static void handle_command(qb_ipcs_connection_t *c,
 	reply(c, r, msg);
 }
 
+static void handle_reload(qb_ipcs_connection_t *c,
+			  const struct km_ipc_request *req)
+{
+	char msg[256];
+	int r;
+
+	(void)req;
+	r = kd_config_reload(kd_of(c), msg, sizeof(msg));
+	reply(c, r, msg);
+}
+
 typedef void (*ipc_handler_fn)(qb_ipcs_connection_t *c,
 			       const struct km_ipc_request *req);
 
@@ -245,6 +256,7 @@ static const ipc_handler_fn ipc_handlers[] = {
 	[KM_IPC_STATUS - KM_IPC_STATUS] = handle_status,
 	[KM_IPC_SUBSCRIBE - KM_IPC_STATUS] = handle_subscribe,
 	[KM_IPC_COMMAND - KM_IPC_STATUS] = handle_command,
+	[KM_IPC_RELOAD - KM_IPC_STATUS] = handle_reload,
 };
 
 static bool request_valid(const struct km_ipc_request *req, size_t size)
@@ -265,7 +277,8 @@ static int32_t ipc_process(qb_ipcs_connection_t *c, void *data, size_t size)
 		return 0;
 	}
 	idx = (uint32_t)req->hdr.id - KM_IPC_STATUS;
-	if (idx >= sizeof(ipc_handlers) / sizeof(ipc_handlers[0])) {
+	if (idx >= sizeof(ipc_handlers) / sizeof(ipc_handlers[0]) ||
+	    !ipc_handlers[idx]) {
 		reply(c, -EINVAL, "unknown request");
 		return 0;
 	}
@@ -314,19 +327,24 @@ void kd_ipc_publish_node(struct kd *kd)
 	broadcast(kd, &ev);
 }
 
-int kd_ipc_init(struct kd *kd)
+void kd_ipc_set_group(struct kd *kd)
 {
 	struct group *g = getgrnam(kd->cfg->ipc_group);
-	int r;
 
-	if (g) {
+	kd->ipc_gid_valid = g != NULL;
+	if (g)
 		kd->ipc_gid = g->gr_gid;
-		kd->ipc_gid_valid = true;
-	} else {
+	else
 		qb_log(LOG_WARNING,
 		       "group %s does not exist: only root may use kemarictl",
 		       kd->cfg->ipc_group);
-	}
+}
+
+int kd_ipc_init(struct kd *kd)
+{
+	int r;
+
+	kd_ipc_set_group(kd);
 	ipc_loop = kd->loop;
 	kd->ipcs =
 		qb_ipcs_create(kd->ipc_name, 0, QB_IPC_SHM, &service_handlers);

@@ -29,6 +29,15 @@ static void filter(int target, bool debug)
 				  own_files[i], LOG_DEBUG);
 }
 
+void kd_log_set_debug(bool foreground, bool debug)
+{
+	int t = foreground ? QB_LOG_STDERR : QB_LOG_SYSLOG;
+
+	qb_log_filter_ctl(t, QB_LOG_FILTER_CLEAR_ALL, QB_LOG_FILTER_FILE, NULL,
+			  0);
+	filter(t, debug);
+}
+
 void kd_log_init(bool foreground, bool debug)
 {
 	qb_log_init("kemarid", LOG_DAEMON, LOG_INFO);

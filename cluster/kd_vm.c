@@ -5,6 +5,7 @@
  * out here, and only here.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,23 @@
 
 #include "kemarid_int.h"
 
-/* ---- persistence: generation and replica survive a restart ---- */
+/*
+ * ---- persistence: what survives a restart of kemarid ----
+ *
+ * One small key=value file per VM, state_dir/VM.state:
+ *
+ *     generation=3
+ *     role=Primary
+ *     replica=UpToDate
+ *     protected=yes
+ *
+ * written to VM.state.tmp, fsync'ed, renamed over VM.state and the
+ * directory fsync'ed: a crash at any point leaves the old file or the new
+ * one, never a mix, and a rename that was reported done survives a power
+ * cut. It is rewritten whenever one of these values changes, before the
+ * action that follows the change runs (a promotion's generation is on disk
+ * before the backend is asked to promote).
+ */
 
 static void state_path(const struct kd_vm *vm, char *buf, size_t len)
 {
@@ -21,59 +38,181 @@ static void state_path(const struct kd_vm *vm, char *buf, size_t len)
 		 vm->cfg->name);
 }
 
-static enum km_replica replica_from(const char *s)
+static int parse_enum(const char *v, const char *(*name)(int), int lo, int hi)
 {
 	int i;
 
-	for (i = KM_REPLICA_INCONSISTENT; i <= KM_REPLICA_UPTODATE; i++)
-		if (!strcmp(s, km_replica_name(i)))
+	for (i = lo; i <= hi; i++)
+		if (!strcmp(v, name(i)))
 			return i;
-	return KM_REPLICA_OUTDATED;
+	return -1;
 }
 
-static void load_state(const struct kd_vm *vm, uint64_t *gen,
-		       enum km_replica *replica)
+static const char *role_name(int r)
 {
-	char path[PATH_MAX + 80], rep[32] = "Inconsistent";
+	return km_role_name((enum km_role)r);
+}
+
+static const char *replica_name(int r)
+{
+	return km_replica_name((enum km_replica)r);
+}
+
+/* One "key=value" line into @s; -EINVAL if it makes no sense. */
+static int parse_state_line(char *line, struct km_vmsm_saved *s)
+{
+	char *v = strchr(line, '='), *end;
+	int i;
+
+	if (!v)
+		return -EINVAL;
+	*v++ = '\0';
+	v[strcspn(v, "\n")] = '\0';
+	if (!strcmp(line, "generation")) {
+		errno = 0;
+		s->generation = strtoull(v, &end, 10);
+		return errno || end == v || *end ? -EINVAL : 0;
+	}
+	if (!strcmp(line, "role")) {
+		i = parse_enum(v, role_name, KM_ROLE_SECONDARY,
+			       KM_ROLE_PRIMARY);
+		s->role = (enum km_role)i;
+		return i < 0 ? -EINVAL : 0;
+	}
+	if (!strcmp(line, "replica")) {
+		i = parse_enum(v, replica_name, KM_REPLICA_INCONSISTENT,
+			       KM_REPLICA_UPTODATE);
+		s->replica = (enum km_replica)i;
+		return i < 0 ? -EINVAL : 0;
+	}
+	if (!strcmp(line, "protected")) {
+		s->protected = !strcmp(v, "yes");
+		return s->protected || !strcmp(v, "no") ? 0 : -EINVAL;
+	}
+	return 0; /* a key from a newer kemarid: ignored */
+}
+
+/*
+ * A missing file is a VM never run here: generation 0, Inconsistent. An
+ * unreadable one must not restart the generation at 0 with a replica that
+ * could be promoted: the VM comes up Outdated, so that only a resync from
+ * the peer (which brings the peer's generation) makes it UpToDate.
+ */
+static void load_state(struct kd_vm *vm, struct km_vmsm_saved *s)
+{
+	char path[PATH_MAX + 80], line[128];
+	bool generation = false;
+	int r = 0;
 	FILE *f;
 
-	*gen = 0;
-	*replica = KM_REPLICA_INCONSISTENT;
+	memset(s, 0, sizeof(*s));
+	s->role = KM_ROLE_SECONDARY;
+	s->replica = KM_REPLICA_INCONSISTENT;
 	state_path(vm, path, sizeof(path));
 	f = fopen(path, "r");
-	if (!f)
-		return;
-	if (fscanf(f, "generation=%" SCNu64 " replica=%31s", gen, rep) < 1)
-		qb_log(LOG_WARNING,
-		       "%s: unreadable state file %s: starting at generation 0",
-		       vm->cfg->name, path);
-	fclose(f);
-	*replica = replica_from(rep);
-}
-
-/* Written to a temporary file and renamed: a crash leaves old or new. */
-static void persist(const struct kd_vm *vm)
-{
-	char path[PATH_MAX + 80], tmp[PATH_MAX + 90];
-	FILE *f;
-
-	state_path(vm, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f)
-		goto err;
-	fprintf(f, "generation=%" PRIu64 "\nreplica=%s\n", vm->sm.generation,
-		km_replica_name(vm->sm.replica));
-	if (fflush(f) || fsync(fileno(f))) {
-		fclose(f);
+	if (!f) {
+		if (errno == ENOENT)
+			return;
+		r = -errno;
 		goto err;
 	}
+	while (!r && fgets(line, sizeof(line), f)) {
+		generation |= !strncmp(line, "generation=", 11);
+		r = parse_state_line(line, s);
+	}
 	fclose(f);
-	if (!rename(tmp, path))
+	if (!r && generation)
 		return;
+	r = r ?: -EINVAL;
 err:
-	qb_log(LOG_ERR, "%s: cannot save state to %s: %s", vm->cfg->name, path,
-	       strerror(errno));
+	qb_log(LOG_ERR,
+	       "%s: state file %s is unreadable (%s): starting Outdated at generation 0",
+	       vm->cfg->name, path, strerror(-r));
+	memset(s, 0, sizeof(*s));
+	s->role = KM_ROLE_SECONDARY;
+	s->replica = KM_REPLICA_OUTDATED;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static int write_state(const char *dir, const char *path,
+		       const struct km_vmsm_saved *s)
+{
+	char tmp[PATH_MAX + 90], buf[256];
+	int fd, r, n;
+
+	n = snprintf(buf, sizeof(buf),
+		     "generation=%" PRIu64
+		     "\nrole=%s\nreplica=%s\nprotected=%s\n",
+		     s->generation, km_role_name(s->role),
+		     km_replica_name(s->replica), s->protected ? "yes" : "no");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, buf, (size_t)n);
+	if (!r && fsync(fd))
+		r = -errno;
+	if (close(fd) && !r)
+		r = -errno;
+	if (!r && rename(tmp, path))
+		r = -errno;
+	if (r) {
+		unlink(tmp);
+		return r;
+	}
+	return fsync_dir(dir);
+}
+
+/*
+ * Save when what must survive changed. A failure is logged loudly but does
+ * not stop the action: refusing to promote because a disk is full would
+ * turn a failover into an outage, and the peer holds the generation too.
+ */
+static void persist(struct kd_vm *vm)
+{
+	char path[PATH_MAX + 80];
+	struct km_vmsm_saved now;
+	int r;
+
+	km_vmsm_save(&vm->sm, &now);
+	if (vm->saved_valid && !memcmp(&now, &vm->saved, sizeof(now)))
+		return;
+	state_path(vm, path, sizeof(path));
+	r = write_state(vm->kd->cfg->state_dir, path, &now);
+	if (r) {
+		qb_log(LOG_CRIT, "%s: cannot save state to %s: %s",
+		       vm->cfg->name, path, strerror(-r));
+		return;
+	}
+	vm->saved = now;
+	vm->saved_valid = true;
 }
 
 /* ---- carrying out actions ---- */
@@ -200,8 +339,7 @@ static void run_backend(struct kd_vm *vm, enum km_backend_action a)
 
 static void carry_out(struct kd_vm *vm, const struct km_vmsm_actions *a)
 {
-	if (a->flags & KM_ACT_PERSIST)
-		persist(vm);
+	persist(vm); /* a no-op unless something that must survive changed */
 	if (a->flags & KM_ACT_FENCE_CANCEL)
 		fence_cancel(vm);
 	if (a->flags & KM_ACT_SEND)
@@ -216,12 +354,53 @@ static void carry_out(struct kd_vm *vm, const struct km_vmsm_actions *a)
 		run_backend(vm, a->backend);
 }
 
+/*
+ * A restored Primary learns that its peer is absent only from a quorate
+ * membership that has lacked the peer's kemarid for ABSENT_SETTLE_MS:
+ * corosync reports quorum and the CPG group in separate callbacks, and a
+ * node that has just booted sees itself alone before totem merges.
+ */
+#define ABSENT_SETTLE_MS 1500
+
+static void absent_check(struct kd_vm *vm);
+
+static void absent_fire(void *data)
+{
+	struct kd_vm *vm = data;
+	struct km_vmsm_event ev = { .type = KM_EV_PEER_ABSENT };
+
+	vm->absent_timer_armed = false;
+	if (!vm->sm.resuming || vm->sm.peer_present || !vm->kd->quorate)
+		return;
+	qb_log(LOG_NOTICE, "%s: peer %s is not in the group", vm->cfg->name,
+	       vm->peer);
+	kd_vm_event(vm, &ev); /* re-arms while the probe still runs */
+}
+
+static void absent_check(struct kd_vm *vm)
+{
+	bool want = vm->sm.resuming && !vm->sm.peer_present &&
+		    vm->sm.fence == KM_FENCE_NONE && vm->kd->quorate;
+
+	if (want && !vm->absent_timer_armed)
+		vm->absent_timer_armed = !qb_loop_timer_add(
+			vm->kd->loop, QB_LOOP_MED,
+			(uint64_t)ABSENT_SETTLE_MS * QB_TIME_NS_IN_MSEC, vm,
+			absent_fire, &vm->absent_timer);
+	else if (!want && vm->absent_timer_armed) {
+		qb_loop_timer_del(vm->kd->loop, vm->absent_timer);
+		vm->absent_timer_armed = false;
+	}
+}
+
 int kd_vm_event(struct kd_vm *vm, const struct km_vmsm_event *ev)
 {
+	char reason[KM_VMSM_REASON_MAX];
 	struct km_vmsm_actions a;
 	enum km_role role = vm->sm.role;
 	int r;
 
+	snprintf(reason, sizeof(reason), "%s", vm->sm.reason);
 	r = km_vmsm_handle(&vm->sm, ev, &a);
 	if (r)
 		qb_log(LOG_NOTICE, "%s: %s refused: %s", vm->cfg->name,
@@ -229,11 +408,15 @@ int kd_vm_event(struct kd_vm *vm, const struct km_vmsm_event *ev)
 	else
 		qb_log(LOG_DEBUG, "%s: %s -> actions 0x%x", vm->cfg->name,
 		       km_vmsm_event_name(ev->type), a.flags);
+	/* The reason is the decision in words: the journal keeps them all. */
+	if (!r && vm->sm.reason[0] && strcmp(reason, vm->sm.reason))
+		qb_log(LOG_NOTICE, "%s: %s", vm->cfg->name, vm->sm.reason);
 	if (role != vm->sm.role)
 		qb_log(LOG_NOTICE, "%s: role %s -> %s (generation %" PRIu64 ")",
 		       vm->cfg->name, km_role_name(role),
 		       km_role_name(vm->sm.role), vm->sm.generation);
 	carry_out(vm, &a);
+	absent_check(vm);
 	kd_ipc_publish_vm(vm->kd, vm);
 	return r;
 }
@@ -378,6 +561,8 @@ void kd_vms_membership(struct kd *kd)
 		       vm->peer, present ? "joined" : "left");
 		kd_vm_event(vm, &ev);
 	}
+	for (i = 0; i < kd->n_vms; i++)
+		absent_check(&kd->vms[i]);
 }
 
 static void all(struct kd *kd, enum km_vmsm_event_type t)
@@ -443,6 +628,37 @@ void kd_vm_snapshot(const struct kd_vm *vm, struct km_ipc_vm *o)
 	snprintf(o->reason, sizeof(o->reason), "%s", sm->reason);
 }
 
+void kd_vm_policy(const struct km_config *cfg, struct km_vmsm_policy *p)
+{
+	p->fencing = cfg->fence_handler[0] != '\0';
+	p->fence_delay_ms = cfg->fence_delay_ms;
+	p->fence_retries = cfg->fence_retries;
+	p->fence_retry_ms = cfg->fence_retry_ms;
+}
+
+/* Restore what was saved; a former Primary's probe starts here. */
+static void vm_start(struct kd_vm *vm)
+{
+	struct km_vmsm_policy policy;
+	struct km_vmsm_actions a;
+	struct km_vmsm_saved s;
+
+	kd_vm_policy(vm->kd->cfg, &policy);
+	load_state(vm, &s);
+	km_vmsm_init(&vm->sm, vm->cfg->name, s.generation, s.replica, &policy);
+	km_vmsm_restore(&vm->sm, &s, &a);
+	vm->saved = s;
+	vm->saved_valid = true;
+	qb_log(LOG_NOTICE,
+	       "%s: peer %s, saved generation %" PRIu64
+	       ", role %s, replica %s%s",
+	       vm->cfg->name, vm->peer, s.generation, km_role_name(s.role),
+	       km_replica_name(s.replica),
+	       vm->sm.resuming ? ": probing whether the VM still runs here" :
+				 "");
+	carry_out(vm, &a);
+}
+
 int kd_vms_init(struct kd *kd)
 {
 	const struct km_config *cfg = kd->cfg;
@@ -457,8 +673,6 @@ int kd_vms_init(struct kd *kd)
 		const struct km_vm_node *peer =
 			km_vm_config_peer(&cfg->vms[i], kd->node);
 		struct kd_vm *vm = &kd->vms[kd->n_vms];
-		enum km_replica replica;
-		uint64_t gen;
 
 		if (!peer) {
 			qb_log(LOG_INFO,
@@ -469,14 +683,8 @@ int kd_vms_init(struct kd *kd)
 		vm->kd = kd;
 		vm->cfg = &cfg->vms[i];
 		snprintf(vm->peer, sizeof(vm->peer), "%s", peer->name);
-		load_state(vm, &gen, &replica);
-		km_vmsm_init(&vm->sm, vm->cfg->name, gen, replica,
-			     cfg->fence_handler[0] != '\0',
-			     cfg->fence_delay_ms);
 		kd->n_vms++;
-		qb_log(LOG_INFO,
-		       "%s: peer %s, generation %" PRIu64 ", replica %s",
-		       vm->cfg->name, vm->peer, gen, km_replica_name(replica));
+		vm_start(vm);
 	}
 	return 0;
 }
@@ -489,6 +697,9 @@ void kd_vms_exit(struct kd *kd)
 		struct kd_vm *vm = &kd->vms[i];
 
 		fence_cancel(vm);
+		if (vm->absent_timer_armed)
+			qb_loop_timer_del(kd->loop, vm->absent_timer);
+		vm->absent_timer_armed = false;
 		kd_child_abandon(vm->fence_child);
 		vm->fence_child = NULL;
 		kd->backend->cancel(vm);

@@ -49,6 +49,7 @@ static void usage(FILE *f)
 		"  reprotect VM                    resync a new Secondary after failover\n"
 		"  drill VM [--timeout SEC]        controlled failover, reports its time\n"
 		"  config check [-c FILE]          validate the configuration files\n"
+		"  config reload                   kemarid re-reads its configuration\n"
 		"Exit codes: 0 ok, 1 refused, 2 usage, 3 kemarid not reachable,\n"
 		"4 permission denied, 5 bad configuration, 6 no such VM, 7 timeout.\n"
 		"See kemarictl(8).\n");
@@ -323,6 +324,33 @@ static int cmd_drill(int argc, char **argv)
 	return r;
 }
 
+/*
+ * kemarid applies what can change while it runs and refuses the whole file
+ * otherwise: 0 applied, 5 the file is invalid, 1 a setting needs a restart.
+ */
+static int cmd_reload(int argc)
+{
+	struct km_ipc_reply rep;
+	qb_ipcc_connection_t *c;
+	int r;
+
+	if (argc != 2)
+		return EXIT_USAGE;
+	r = ipc_connect(&c);
+	if (r)
+		return r;
+	r = request(c, KM_IPC_RELOAD, 0, NULL, NULL, &rep, sizeof(rep));
+	qb_ipcc_disconnect(c);
+	if (r)
+		return r;
+	if (!rep.hdr.error) {
+		printf("reloaded: %s\n", rep.msg);
+		return 0;
+	}
+	fprintf(stderr, "kemarictl: reload refused: %s\n", rep.msg);
+	return rep.hdr.error == -EINVAL ? EXIT_CONFIG : EXIT_REFUSED;
+}
+
 static int cmd_config(int argc, char **argv)
 {
 	const char *path = KM_CONFIG_DEFAULT;
@@ -332,6 +360,8 @@ static int cmd_config(int argc, char **argv)
 	size_t i;
 	int o;
 
+	if (argc >= 2 && !strcmp(argv[1], "reload"))
+		return cmd_reload(argc);
 	if (argc < 2 || strcmp(argv[1], "check"))
 		return EXIT_USAGE;
 	argc--;

@@ -89,6 +89,63 @@ static int mkdirs(const char *path)
 	return 0;
 }
 
+/*
+ * Reload: only the settings that can change under running state machines
+ * (km_config_compare()); the rest is refused as a whole, so kemarid never
+ * runs half of an old and half of a new configuration.
+ */
+int kd_config_reload(struct kd *kd, char *msg, size_t len)
+{
+	struct km_config *cfg, *old = kd->cfg;
+	struct km_config_error err;
+	struct km_vmsm_policy policy;
+	size_t i;
+	int r;
+
+	r = km_config_load(kd->config_path, &cfg, &err);
+	if (r) {
+		km_config_error_format(&err, msg, len);
+		goto err_log;
+	}
+	r = km_config_compare(old, cfg, msg, len);
+	if (!r && cfg->blackbox_dir[0] &&
+	    strcmp(cfg->blackbox_dir, old->blackbox_dir))
+		r = mkdirs(cfg->blackbox_dir);
+	if (r) {
+		if (r != -EBUSY)
+			snprintf(msg, len, "cannot create %s: %s",
+				 cfg->blackbox_dir, strerror(-r));
+		km_config_destroy(cfg);
+		goto err_log;
+	}
+	/* The VM set is the same (compare said so): re-point each VM. */
+	kd_vm_policy(cfg, &policy);
+	for (i = 0; i < kd->n_vms; i++) {
+		kd->vms[i].cfg = km_config_find_vm(cfg, kd->vms[i].cfg->name);
+		km_vmsm_set_policy(&kd->vms[i].sm, &policy);
+	}
+	kd->cfg = cfg;
+	km_config_destroy(old);
+	kd_ipc_set_group(kd);
+	kd_log_set_debug(kd->foreground, kd->debug_forced || cfg->debug);
+	qb_log(LOG_NOTICE, "configuration %s reloaded: %s", kd->config_path,
+	       msg);
+	return 0;
+
+err_log:
+	qb_log(LOG_WARNING, "configuration reload refused: %s", msg);
+	return r;
+}
+
+static int32_t on_hangup(int32_t sig, void *data)
+{
+	char msg[PATH_MAX + 300];
+
+	(void)sig;
+	kd_config_reload(data, msg, sizeof(msg));
+	return 0;
+}
+
 static int32_t on_signal(int32_t sig, void *data)
 {
 	struct kd *kd = data;
@@ -161,6 +218,7 @@ static int run(struct kd *kd, const struct opts *o)
 	qb_loop_signal_add(kd->loop, QB_LOOP_HIGH, SIGTERM, kd, on_signal,
 			   NULL);
 	qb_loop_signal_add(kd->loop, QB_LOOP_HIGH, SIGINT, kd, on_signal, NULL);
+	qb_loop_signal_add(kd->loop, QB_LOOP_HIGH, SIGHUP, kd, on_hangup, NULL);
 	r = kd_ipc_init(kd);
 	if (r) {
 		qb_log(LOG_ERR, "cannot start the IPC service %s: %s",
@@ -207,6 +265,9 @@ int main(int argc, char **argv)
 		return 6; /* LSB: program is not configured */
 	kd_log_init(o.foreground, o.debug || kd.cfg->debug);
 	kd.ipc_name = o.ipc_name;
+	kd.config_path = o.config;
+	kd.foreground = o.foreground;
+	kd.debug_forced = o.debug;
 	r = run(&kd, &o);
 	km_config_destroy(kd.cfg);
 	kd_log_exit();

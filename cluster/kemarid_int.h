@@ -71,10 +71,14 @@ struct kd_vm {
 	struct km_vmsm sm;
 	qb_loop_timer_handle fence_timer;
 	bool fence_timer_armed;
+	qb_loop_timer_handle absent_timer;
+	bool absent_timer_armed;
 	struct kd_child *fence_child;
 	struct kd_child *backend_child;
 	enum km_backend_action backend_action;
 	struct km_ipc_vm published; /* last state sent to subscribers */
+	struct km_vmsm_saved saved; /* as last written to state_dir */
+	bool saved_valid;
 };
 
 /*
@@ -83,6 +87,8 @@ struct kd_vm {
  * connection to corosync); later calls do nothing.
  */
 int kd_vms_init(struct kd *kd);
+/* kd_vm_policy() - the state machines' fencing policy from @cfg. */
+void kd_vm_policy(const struct km_config *cfg, struct km_vmsm_policy *p);
 /* kd_vms_exit() - cancel fences and backend actions in flight, free all. */
 void kd_vms_exit(struct kd *kd);
 /* kd_vm_find() - the VM called @name on this node, or NULL. */
@@ -131,6 +137,8 @@ uint32_t kd_cs_nodeid(const struct kd *kd, const char *name);
 
 /* kd_ipc_init() - start the IPC service on the loop; 0 or -errno. */
 int kd_ipc_init(struct kd *kd);
+/* kd_ipc_set_group() - (re)read the gid of ipc.group for authorisation. */
+void kd_ipc_set_group(struct kd *kd);
 /* kd_ipc_exit() - drop subscribers and destroy the service. */
 void kd_ipc_exit(struct kd *kd);
 /* kd_ipc_publish_vm() - tell subscribers @vm changed (if it did). */
@@ -144,12 +152,23 @@ void kd_node_snapshot(const struct kd *kd, struct km_ipc_node *out);
 
 /* kd_log_init() - syslog, or stderr when @foreground; the blackbox ring. */
 void kd_log_init(bool foreground, bool debug);
+/* kd_log_set_debug() - switch kemarid's own debug messages on or off. */
+void kd_log_set_debug(bool foreground, bool debug);
 /* kd_log_blackbox() - dump the flight recorder; a failover just happened. */
 void kd_log_blackbox(struct kd *kd, const char *why);
 /* kd_log_exit() - flush and close every log target. */
 void kd_log_exit(void);
 
 /* ---- the daemon ---- */
+
+/*
+ * kd_config_reload() - read the configuration file again and apply the
+ * settings that can change while kemarid runs (km_config_compare()).
+ * Returns 0 (applied; @msg lists what changed), -EINVAL (the file is
+ * invalid; @msg is "file:line: problem") or -EBUSY (a setting that needs a
+ * restart changed; @msg names it). Nothing changes unless it returns 0.
+ */
+int kd_config_reload(struct kd *kd, char *msg, size_t len);
 
 struct kd_member {
 	uint32_t nodeid;
@@ -159,6 +178,9 @@ struct kd_member {
 struct kd {
 	qb_loop_t *loop;
 	struct km_config *cfg;
+	const char *config_path;
+	bool foreground;
+	bool debug_forced; /* -d: debug whatever log.debug says */
 	char node[KM_NAME_MAX];
 	bool node_forced; /* -n given: do not take it from cmap */
 	const char *ipc_name;

@@ -22,6 +22,7 @@ enum km_ipc_id {
 	KM_IPC_SUBSCRIBE,
 	KM_IPC_COMMAND,
 	KM_IPC_EVENT, /* server to client, on the event channel */
+	KM_IPC_RELOAD, /* re-read the configuration (reply: km_ipc_reply) */
 	KM_IPC__END,
 };
 

@@ -16,7 +16,21 @@
  *
  * The Primary fences a lost Secondary at once (delay 0) and stays frozen
  * (suspended) until that succeeds, so in a partition the Primary's node wins
- * and the Secondary's handler is the one that fails.
+ * and the Secondary's handler is the one that fails. A handler that fails
+ * without a definite answer (not 3, 4, 6 or 7: a fence device that did not
+ * answer, a timeout) is run again policy.fence_retries times, as
+ * pacemaker's fencer retries a device (pcmk_reboot_retries).
+ *
+ * A Primary restored after a restart of kemarid (resuming):
+ *
+ *   PROBE --not running--> Secondary, Outdated
+ *     | running
+ *     v
+ *   peer's state:  Primary, higher generation  --> stop our copy, Outdated
+ *                  Secondary, same generation  --> resume (Lockstep or resync)
+ *                  newer generation anywhere   --> stop our copy, Outdated
+ *   peer absent:   protected   --> fence at once, resume unprotected if done
+ *                  unprotected --> resume (nobody could promote without us)
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -29,6 +43,8 @@ typedef int (*handler_fn)(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 			  struct km_vmsm_actions *act);
 
 static void promoted(struct km_vmsm *sm, struct km_vmsm_actions *act);
+static void drop_protection(struct km_vmsm *sm);
+static void try_resume(struct km_vmsm *sm, struct km_vmsm_actions *act);
 
 static int __attribute__((format(printf, 3, 4)))
 refuse(struct km_vmsm *sm, int err, const char *fmt, ...)
@@ -76,6 +92,29 @@ static void promote(struct km_vmsm *sm, struct km_vmsm_actions *act,
 	sm->takeover = takeover;
 	act->flags |= KM_ACT_PERSIST;
 	backend(act, sm, KM_BACKEND_PROMOTE);
+}
+
+/*
+ * Our copy is history: a newer generation exists on the peer. Stop it here;
+ * the replica we hold is Outdated.
+ */
+static void stale_stop(struct km_vmsm *sm, struct km_vmsm_actions *act,
+		       uint64_t peer_generation)
+{
+	note(sm,
+	     "peer is at generation %llu > ours %llu: stopping our stale copy",
+	     (unsigned long long)peer_generation,
+	     (unsigned long long)sm->generation);
+	sm->role = KM_ROLE_SECONDARY;
+	sm->replica = KM_REPLICA_OUTDATED;
+	sm->protected = false;
+	sm->suspended = false;
+	sm->resuming = false;
+	sm->conn = KM_CONN_STANDALONE;
+	sm->repl = KM_REPL_OFF;
+	sm->generation = peer_generation;
+	act->flags |= KM_ACT_PERSIST | KM_ACT_BROADCAST;
+	backend(act, sm, KM_BACKEND_STOP);
 }
 
 /* The peer is known gone: it left and was fenced, or it stopped itself. */
@@ -160,7 +199,7 @@ static int on_peer_join(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 	 * VM, so run on and protect again (a resync, it may have lost
 	 * epochs meanwhile). */
 	if (sm->role == KM_ROLE_PRIMARY && sm->suspended && sm->protected &&
-	    !sm->pending)
+	    !sm->pending && !sm->resuming)
 		promoted(sm, act);
 	return 0;
 }
@@ -182,6 +221,7 @@ static void start_fence(struct km_vmsm *sm, struct km_vmsm_actions *act,
 			uint32_t delay_ms)
 {
 	sm->fence = KM_FENCE_PENDING;
+	sm->fence_attempt = 0;
 	act->flags |= KM_ACT_FENCE;
 	act->fence_delay_ms = delay_ms;
 }
@@ -195,13 +235,103 @@ static void secondary_lost_primary(struct km_vmsm *sm,
 		     km_replica_name(sm->replica));
 		return;
 	}
-	if (!sm->fencing) {
+	if (!sm->policy.fencing) {
 		note(sm,
 		     "Primary left but no fence-peer handler is configured: not promoting");
 		return;
 	}
 	note(sm, "Primary left the group: fencing it");
-	start_fence(sm, act, sm->fence_delay_ms);
+	start_fence(sm, act, sm->policy.fence_delay_ms);
+}
+
+static void primary_lost_secondary(struct km_vmsm *sm,
+				   struct km_vmsm_actions *act)
+{
+	/* No acks can come: the VM stays frozen until fenced. */
+	sm->suspended = true;
+	if (sm->policy.fencing) {
+		note(sm, "Secondary %s: fencing it",
+		     sm->resuming ? "is not in the group" : "left the group");
+		start_fence(sm, act, 0);
+	} else {
+		note(sm,
+		     "Secondary %s and no fence-peer handler is configured: VM frozen until 'kemarictl unprotect'",
+		     sm->resuming ? "is not in the group" : "left");
+	}
+}
+
+static void resumed(struct km_vmsm *sm, struct km_vmsm_actions *act,
+		    const char *how)
+{
+	sm->resuming = false;
+	sm->suspended = false;
+	act->flags |= KM_ACT_BROADCAST;
+	note(sm, "restarted as Primary and resumed: %s", how);
+}
+
+/* The peer is here and said who it is. */
+static void resume_with_peer(struct km_vmsm *sm, struct km_vmsm_actions *act)
+{
+	if (sm->peer_generation > sm->generation) {
+		stale_stop(sm, act, sm->peer_generation);
+		return;
+	}
+	if (sm->peer_role == KM_ROLE_PRIMARY) {
+		/* Equal: split-brain, never resume. Lower: the peer stops its
+		 * stale copy when it sees our state, then we look again. */
+		act->flags |= KM_ACT_BROADCAST;
+		note(sm,
+		     "restarted as Primary; the peer is Primary at generation %llu (ours %llu): %s",
+		     (unsigned long long)sm->peer_generation,
+		     (unsigned long long)sm->generation,
+		     sm->peer_generation == sm->generation ?
+			     "split-brain, stop one copy by hand" :
+			     "waiting for it to stop");
+		return;
+	}
+	if (!sm->protected) {
+		resumed(sm, act, "not protected, the peer is Secondary");
+		return;
+	}
+	if (sm->peer_repl == KM_REPL_LOCKSTEP &&
+	    sm->peer_replica == KM_REPLICA_UPTODATE &&
+	    sm->peer_generation == sm->generation) {
+		sm->conn = KM_CONN_CONNECTED;
+		sm->repl = KM_REPL_LOCKSTEP;
+		resumed(sm, act, "the peer is still in Lockstep");
+		return;
+	}
+	/* The Secondary lost epochs meanwhile: sync it again. */
+	sm->resuming = false;
+	promoted(sm, act);
+	note(sm, "restarted as Primary and resumed: resyncing the peer");
+}
+
+/*
+ * Decide whether a restored Primary may run on: only once the backend said
+ * the VM runs here, and the peer showed it did not promote (its state) or
+ * is out of the way (absent and, if it was our Secondary, fenced).
+ */
+static void try_resume(struct km_vmsm *sm, struct km_vmsm_actions *act)
+{
+	if (!sm->resuming || sm->pending)
+		return;
+	if (sm->peer_present) {
+		if (sm->peer_role != KM_ROLE_UNKNOWN)
+			resume_with_peer(sm, act);
+		return;
+	}
+	if (!sm->protected) {
+		/* Nobody can promote an unprotected VM while we are away:
+		 * `protect` on the peer needs our kemarid in the group. */
+		resumed(sm, act, "not protected, the peer is absent");
+		return;
+	}
+	if (sm->fence == KM_FENCE_DONE) {
+		drop_protection(sm);
+		resumed(sm, act,
+			"the absent peer was fenced, running unprotected");
+	}
 }
 
 static int on_peer_leave(struct km_vmsm *sm, const struct km_vmsm_event *ev,
@@ -217,16 +347,27 @@ static int on_peer_leave(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 	if (sm->role == KM_ROLE_SECONDARY && was_primary && sm->protected) {
 		secondary_lost_primary(sm, act);
 	} else if (sm->role == KM_ROLE_PRIMARY && sm->protected) {
-		/* No acks can come: the VM stays frozen until fenced. */
-		sm->suspended = true;
-		if (sm->fencing) {
-			note(sm, "Secondary left the group: fencing it");
-			start_fence(sm, act, 0);
-		} else {
-			note(sm,
-			     "Secondary left and no fence-peer handler is configured: VM frozen until 'kemarictl unprotect'");
-		}
+		primary_lost_secondary(sm, act);
+	} else if (sm->resuming) {
+		try_resume(sm, act);
 	}
+	return 0;
+}
+
+/* Restored as Primary, and the group as first seen lacks the peer. */
+static int on_peer_absent(struct km_vmsm *sm, const struct km_vmsm_event *ev,
+			  struct km_vmsm_actions *act)
+{
+	(void)ev;
+	/* Not while probing: a VM that does not run here needs no fencing.
+	 * Not without quorum: a node just booted has not seen the peer yet. */
+	if (!sm->resuming || sm->peer_present || sm->pending || !sm->quorate ||
+	    sm->fence != KM_FENCE_NONE)
+		return 0;
+	if (sm->protected)
+		primary_lost_secondary(sm, act);
+	else
+		try_resume(sm, act);
 	return 0;
 }
 
@@ -235,16 +376,7 @@ static int primary_sees_primary(struct km_vmsm *sm,
 				struct km_vmsm_actions *act)
 {
 	if (ev->generation > sm->generation) {
-		note(sm,
-		     "peer is Primary at generation %llu > ours %llu: stopping our stale copy",
-		     (unsigned long long)ev->generation,
-		     (unsigned long long)sm->generation);
-		sm->role = KM_ROLE_SECONDARY;
-		sm->replica = KM_REPLICA_OUTDATED;
-		sm->protected = false;
-		sm->conn = KM_CONN_STANDALONE;
-		act->flags |= KM_ACT_PERSIST;
-		backend(act, sm, KM_BACKEND_STOP);
+		stale_stop(sm, act, ev->generation);
 		return 0;
 	}
 	if (ev->generation == sm->generation) {
@@ -285,15 +417,52 @@ static int secondary_sees_state(struct km_vmsm *sm,
 	return 0;
 }
 
+/* Our Primary stopped its own copy: that is as good as fencing. */
+static void peer_stopped_its_copy(struct km_vmsm *sm,
+				  struct km_vmsm_actions *act)
+{
+	if (sm->role != KM_ROLE_SECONDARY || !sm->protected ||
+	    sm->replica != KM_REPLICA_UPTODATE)
+		return;
+	sm->peer_role = KM_ROLE_SECONDARY;
+	sm->peer_fault = true;
+	if (sm->fence == KM_FENCE_PENDING)
+		act->flags |= KM_ACT_FENCE_CANCEL;
+	sm->fence = KM_FENCE_DONE;
+	try_takeover(sm, act);
+}
+
+/*
+ * Our Primary came back (its kemarid restarted, or its host rebooted)
+ * as an Outdated Secondary at our generation: its probe found the VM no
+ * longer running there, so its copy is stopped. No other path leads there:
+ * a switchover keeps the replica UpToDate, a fault is reported as such, and
+ * a stale copy carries a lower generation.
+ */
+static bool peer_lost_its_copy(const struct km_vmsm *sm,
+			       const struct km_vmsm_event *ev, bool was_primary)
+{
+	return was_primary && ev->role == KM_ROLE_SECONDARY &&
+	       ev->replica == KM_REPLICA_OUTDATED &&
+	       ev->generation == sm->generation;
+}
+
 static int on_peer_state(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 			 struct km_vmsm_actions *act)
 {
+	bool was_primary = sm->peer_role == KM_ROLE_PRIMARY ||
+			   sm->peer_last_role == KM_ROLE_PRIMARY;
+
 	sm->peer_present = true;
 	sm->peer_role = ev->role;
 	sm->peer_last_role = ev->role;
 	sm->peer_replica = ev->replica;
 	sm->peer_repl = ev->repl;
 	sm->peer_generation = ev->generation;
+	if (sm->resuming) {
+		try_resume(sm, act);
+		return 0;
+	}
 	if (sm->role == KM_ROLE_PRIMARY && ev->role == KM_ROLE_PRIMARY)
 		return primary_sees_primary(sm, ev, act);
 	if (sm->role == KM_ROLE_PRIMARY && sm->protected &&
@@ -302,6 +471,12 @@ static int on_peer_state(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 	    ev->generation == sm->generation) {
 		sm->conn = KM_CONN_CONNECTED;
 		sm->repl = KM_REPL_LOCKSTEP;
+		return 0;
+	}
+	if (sm->role == KM_ROLE_SECONDARY &&
+	    peer_lost_its_copy(sm, ev, was_primary)) {
+		note(sm, "our Primary's copy no longer runs: taking over");
+		peer_stopped_its_copy(sm, act);
 		return 0;
 	}
 	if (sm->role == KM_ROLE_SECONDARY)
@@ -334,6 +509,8 @@ static int on_peer_protect(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 	sm->replica = KM_REPLICA_INCONSISTENT;
 	sm->repl = KM_REPL_SYNC_TARGET;
 	sm->conn = KM_CONN_CONNECTING;
+	if (sm->fence == KM_FENCE_PENDING)
+		act->flags |= KM_ACT_FENCE_CANCEL;
 	sm->fence = KM_FENCE_NONE;
 	sm->reason[0] = '\0';
 	act->flags |= KM_ACT_PERSIST;
@@ -355,6 +532,15 @@ static int on_peer_unprotect(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 	(void)ev;
 	if (!sm->protected)
 		return 0;
+	if (sm->resuming) {
+		/* Not protected any more, but still unknown whether the peer
+		 * promoted meanwhile: stay frozen until its state says. */
+		sm->protected = false;
+		sm->conn = KM_CONN_STANDALONE;
+		act->flags |= KM_ACT_BROADCAST;
+		try_resume(sm, act);
+		return 0;
+	}
 	drop_protection(sm);
 	act->flags |= KM_ACT_BROADCAST;
 	if (sm->role == KM_ROLE_SECONDARY) {
@@ -404,21 +590,20 @@ static int on_peer_fault(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 			      (unsigned long long)ev->generation);
 	act->flags |= KM_ACT_BROADCAST;
 	sm->peer_replica = KM_REPLICA_OUTDATED;
+	if (sm->resuming && ev->generation > sm->generation) {
+		/* It promoted while we were away, then faulted. */
+		if (!sm->pending)
+			stale_stop(sm, act, ev->generation);
+		return 0;
+	}
 	if (sm->role == KM_ROLE_PRIMARY) {
 		note(sm, "Secondary reported a fault: running unprotected");
 		drop_protection(sm);
+		sm->resuming = false;
 		return 0;
 	}
-	if (!was_primary || !sm->protected ||
-	    sm->replica != KM_REPLICA_UPTODATE)
-		return 0;
-	/* The peer stopped its own copy: that is as good as fencing. */
-	sm->peer_role = KM_ROLE_SECONDARY;
-	sm->peer_fault = true;
-	if (sm->fence == KM_FENCE_PENDING)
-		act->flags |= KM_ACT_FENCE_CANCEL;
-	sm->fence = KM_FENCE_DONE;
-	try_takeover(sm, act);
+	if (was_primary)
+		peer_stopped_its_copy(sm, act);
 	return 0;
 }
 
@@ -434,6 +619,40 @@ static bool fence_rc_ok(const struct km_vmsm *sm, int rc)
 		rc == KM_FENCE_RC_PEER_INCONSISTENT);
 }
 
+/* A definite answer is final; a device that did not answer may next time. */
+static bool fence_rc_retryable(int rc)
+{
+	return rc != KM_FENCE_RC_PEER_INCONSISTENT &&
+	       rc != KM_FENCE_RC_PEER_OUTDATED &&
+	       rc != KM_FENCE_RC_PEER_PRIMARY && rc != KM_FENCE_RC_PEER_FENCED;
+}
+
+static void fence_failed(struct km_vmsm *sm, struct km_vmsm_actions *act,
+			 int rc)
+{
+	const char *then = sm->role == KM_ROLE_PRIMARY ? "VM stays frozen" :
+							 "not promoting";
+
+	if (fence_rc_retryable(rc) &&
+	    sm->fence_attempt < sm->policy.fence_retries) {
+		sm->fence_attempt++;
+		note(sm,
+		     "fence-peer handler failed (exit %d: %s): retry %u of %u in %u ms",
+		     rc, km_fence_rc_meaning(rc), sm->fence_attempt,
+		     sm->policy.fence_retries, sm->policy.fence_retry_ms);
+		act->flags |= KM_ACT_FENCE;
+		act->fence_delay_ms = sm->policy.fence_retry_ms;
+		return;
+	}
+	sm->fence = KM_FENCE_FAILED;
+	if (sm->fence_attempt)
+		note(sm, "fence-peer handler failed (exit %d: %s) %u times: %s",
+		     rc, km_fence_rc_meaning(rc), sm->fence_attempt + 1, then);
+	else
+		note(sm, "fence-peer handler failed (exit %d: %s): %s", rc,
+		     km_fence_rc_meaning(rc), then);
+}
+
 static int on_fence_result(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 			   struct km_vmsm_actions *act)
 {
@@ -442,14 +661,15 @@ static int on_fence_result(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 	sm->fence_rc = ev->code;
 	act->flags |= KM_ACT_BROADCAST;
 	if (!fence_rc_ok(sm, ev->code)) {
-		sm->fence = KM_FENCE_FAILED;
-		note(sm, "fence-peer handler failed (exit %d: %s): %s",
-		     ev->code, km_fence_rc_meaning(ev->code),
-		     sm->role == KM_ROLE_PRIMARY ? "VM stays frozen" :
-						   "not promoting");
+		fence_failed(sm, act, ev->code);
 		return 0;
 	}
 	sm->fence = KM_FENCE_DONE;
+	if (sm->resuming) {
+		sm->peer_replica = KM_REPLICA_OUTDATED;
+		try_resume(sm, act);
+		return 0;
+	}
 	if (sm->role == KM_ROLE_PRIMARY) {
 		note(sm, "Secondary fenced (exit %d): running unprotected",
 		     ev->code);
@@ -502,6 +722,7 @@ static void backend_ok(struct km_vmsm *sm, enum km_backend_action a,
 		break;
 	case KM_BACKEND_DEMOTE:
 		sm->role = KM_ROLE_SECONDARY;
+		act->flags |= KM_ACT_PERSIST;
 		if (sm->switching)
 			send_msg(act, KM_MSG_HANDOVER);
 		sm->switching = false;
@@ -509,6 +730,32 @@ static void backend_ok(struct km_vmsm *sm, enum km_backend_action a,
 	default:
 		break;
 	}
+}
+
+/*
+ * The restored Primary's probe: 0, the VM runs here; 7, it does not (the
+ * host rebooted, or it was stopped meanwhile). Any other answer is no answer,
+ * and the safe guess is that it runs: claiming Secondary while it does
+ * could let the peer start a second copy.
+ */
+static void probe_done(struct km_vmsm *sm, struct km_vmsm_actions *act,
+		       int code)
+{
+	if (code != KM_PROBE_NOT_RUNNING) {
+		if (code)
+			note(sm,
+			     "restarted as Primary; the backend probe failed (status %d): assuming the VM runs here",
+			     code);
+		try_resume(sm, act);
+		return;
+	}
+	note(sm,
+	     "restarted as Primary but the VM no longer runs here: replica Outdated");
+	sm->role = KM_ROLE_SECONDARY;
+	sm->replica = KM_REPLICA_OUTDATED;
+	sm->resuming = false;
+	act->flags |= KM_ACT_PERSIST;
+	drop_protection(sm);
 }
 
 static int on_backend_done(struct km_vmsm *sm, const struct km_vmsm_event *ev,
@@ -520,6 +767,10 @@ static int on_backend_done(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 			      km_backend_action_name(ev->action));
 	sm->pending = KM_BACKEND_NONE;
 	act->flags |= KM_ACT_BROADCAST;
+	if (ev->action == KM_BACKEND_PROBE) {
+		probe_done(sm, act, ev->code);
+		return 0;
+	}
 	if (ev->code) {
 		if (ev->action == KM_BACKEND_START_REPLICA) {
 			sm->repl = KM_REPL_OFF;
@@ -546,6 +797,7 @@ static int on_local_fault(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 		act->flags |= KM_ACT_BLACKBOX;
 	sm->role = KM_ROLE_SECONDARY;
 	sm->replica = KM_REPLICA_OUTDATED;
+	sm->resuming = false;
 	drop_protection(sm);
 	send_msg(act, KM_MSG_FAULT);
 	act->flags |= KM_ACT_PERSIST;
@@ -559,6 +811,10 @@ static int admin_common(struct km_vmsm *sm)
 	if (sm->pending)
 		return refuse(sm, -EBUSY, "busy: backend action %s is running",
 			      km_backend_action_name(sm->pending));
+	if (sm->resuming)
+		return refuse(
+			sm, -EBUSY,
+			"restarted as Primary: waiting to learn whether the peer promoted meanwhile");
 	if (!sm->quorate)
 		return refuse(sm, -ENOLINK, "this node is not quorate");
 	if (!sm->peer_present)
@@ -608,7 +864,15 @@ static int on_admin_unprotect(struct km_vmsm *sm,
 	if (sm->pending)
 		return refuse(sm, -EBUSY, "busy: backend action %s is running",
 			      km_backend_action_name(sm->pending));
+	/* The operator may release a restored Primary whose peer is absent
+	 * (no fencing: they vouch it is down), never one whose peer is here
+	 * and may have promoted. */
+	if (sm->resuming && sm->peer_present)
+		return refuse(
+			sm, -EBUSY,
+			"restarted as Primary: waiting for the peer's state");
 	(void)ev;
+	sm->resuming = false;
 	send_msg(act, KM_MSG_UNPROTECT);
 	drop_protection(sm);
 	act->flags |= KM_ACT_BROADCAST | KM_ACT_FENCE_CANCEL;
@@ -663,6 +927,10 @@ static int on_admin_reprotect(struct km_vmsm *sm,
 			sm, -EPERM,
 			"reprotect runs on the Primary's node; here the VM is %s",
 			km_role_name(sm->role));
+	if (sm->peer_role == KM_ROLE_PRIMARY)
+		return refuse(
+			sm, -EEXIST,
+			"the peer is Primary too: it cannot be protected");
 	if (sm->protected && sm->peer_replica == KM_REPLICA_UPTODATE)
 		return refuse(sm, -EALREADY, "already protected and in sync");
 	sm->protected = true;
@@ -678,6 +946,7 @@ static const handler_fn handlers[KM_EV__COUNT] = {
 	[KM_EV_MEMBERSHIP_LOST] = on_membership_lost,
 	[KM_EV_PEER_JOIN] = on_peer_join,
 	[KM_EV_PEER_LEAVE] = on_peer_leave,
+	[KM_EV_PEER_ABSENT] = on_peer_absent,
 	[KM_EV_PEER_STATE] = on_peer_state,
 	[KM_EV_PEER_PROTECT] = on_peer_protect,
 	[KM_EV_PEER_UNPROTECT] = on_peer_unprotect,
@@ -702,16 +971,49 @@ int km_vmsm_handle(struct km_vmsm *sm, const struct km_vmsm_event *ev,
 }
 
 void km_vmsm_init(struct km_vmsm *sm, const char *name, uint64_t generation,
-		  enum km_replica replica, bool fencing,
-		  uint32_t fence_delay_ms)
+		  enum km_replica replica, const struct km_vmsm_policy *policy)
 {
 	memset(sm, 0, sizeof(*sm));
 	snprintf(sm->name, sizeof(sm->name), "%s", name);
 	sm->role = KM_ROLE_SECONDARY;
 	sm->replica = replica;
 	sm->generation = generation;
-	sm->fencing = fencing;
-	sm->fence_delay_ms = fence_delay_ms;
+	sm->policy = *policy;
+}
+
+void km_vmsm_set_policy(struct km_vmsm *sm, const struct km_vmsm_policy *p)
+{
+	sm->policy = *p;
+}
+
+void km_vmsm_save(const struct km_vmsm *sm, struct km_vmsm_saved *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->generation = sm->generation;
+	out->role = sm->role;
+	out->replica = sm->replica;
+	out->protected = sm->protected;
+}
+
+void km_vmsm_restore(struct km_vmsm *sm, const struct km_vmsm_saved *saved,
+		     struct km_vmsm_actions *act)
+{
+	memset(act, 0, sizeof(*act));
+	sm->generation = saved->generation;
+	sm->replica = saved->replica;
+	if (saved->role != KM_ROLE_PRIMARY)
+		return;
+	/* The VM may run here still (kemarid alone was restarted): keep it
+	 * frozen until we know it does and that nobody promoted meanwhile. */
+	sm->role = KM_ROLE_PRIMARY;
+	sm->replica = KM_REPLICA_UPTODATE;
+	sm->protected = saved->protected;
+	sm->conn = saved->protected ? KM_CONN_CONNECTING : KM_CONN_STANDALONE;
+	sm->suspended = true;
+	sm->resuming = true;
+	note(sm,
+	     "restarted as Primary: frozen until the VM is found running here and the peer did not promote");
+	backend(act, sm, KM_BACKEND_PROBE);
 }
 
 int km_vmsm_check_generation(const struct km_vmsm *sm, uint64_t generation)
@@ -763,8 +1065,8 @@ const char *km_fence_name(enum km_fence f)
 
 const char *km_backend_action_name(enum km_backend_action a)
 {
-	static const char *const n[] = { "none", "start-replica", "promote",
-					 "demote", "stop" };
+	static const char *const n[] = { "none",   "start-replica", "promote",
+					 "demote", "stop",	    "probe" };
 
 	return NAME(n, a);
 }
@@ -777,6 +1079,7 @@ const char *km_vmsm_event_name(enum km_vmsm_event_type t)
 		[KM_EV_MEMBERSHIP_LOST] = "membership-lost",
 		[KM_EV_PEER_JOIN] = "peer-join",
 		[KM_EV_PEER_LEAVE] = "peer-leave",
+		[KM_EV_PEER_ABSENT] = "peer-absent",
 		[KM_EV_PEER_STATE] = "peer-state",
 		[KM_EV_PEER_PROTECT] = "peer-protect",
 		[KM_EV_PEER_UNPROTECT] = "peer-unprotect",

@@ -13,6 +13,12 @@
  * the fence-peer handler confirmed with exit code 7, or it reported its own
  * fault). Every promotion increments the generation; messages from a lower
  * generation are refused.
+ *
+ * What survives a restart of kemarid (struct km_vmsm_saved) is saved by the
+ * caller after every change and restored with km_vmsm_restore(): a node that
+ * was Primary comes back frozen, asks the backend whether the VM still runs
+ * here, and resumes only once the peer's state (or its absence, confirmed by
+ * fencing) shows that nobody promoted meanwhile.
  */
 #ifndef KM_VMSM_H
 #define KM_VMSM_H
@@ -63,8 +69,12 @@ enum km_backend_action {
 	KM_BACKEND_PROMOTE, /* run the VM from the replica */
 	KM_BACKEND_DEMOTE, /* final epoch, then stop running */
 	KM_BACKEND_STOP, /* stop the VM or replica here */
+	KM_BACKEND_PROBE, /* does the VM run here? 0 yes, 7 no */
 	KM_BACKEND__COUNT,
 };
+
+/* Backend exit code of KM_BACKEND_PROBE for "the VM does not run here". */
+#define KM_PROBE_NOT_RUNNING 7
 
 /* Requests carried to the peer over CPG. */
 enum km_peer_msg {
@@ -81,6 +91,7 @@ enum km_vmsm_event_type {
 	KM_EV_MEMBERSHIP_LOST, /* corosync connection gone */
 	KM_EV_PEER_JOIN, /* peer's kemarid is in the CPG group */
 	KM_EV_PEER_LEAVE, /* ... and left it */
+	KM_EV_PEER_ABSENT, /* quorate, and the group has lacked the peer a while */
 	KM_EV_PEER_STATE, /* peer announced role/replica/generation */
 	KM_EV_PEER_PROTECT, /* peer asks us to be its Secondary */
 	KM_EV_PEER_UNPROTECT,
@@ -132,6 +143,22 @@ struct km_vmsm_actions {
 	uint32_t fence_delay_ms;
 };
 
+/* What kemarid configures; km_vmsm_set_policy() may change it at a reload. */
+struct km_vmsm_policy {
+	bool fencing; /* a fence-peer handler is configured */
+	uint32_t fence_delay_ms; /* a Secondary's wait before fencing */
+	uint32_t fence_retries; /* further attempts after a failed handler */
+	uint32_t fence_retry_ms; /* wait before each further attempt */
+};
+
+/* What must survive a restart of kemarid, saved atomically by the caller. */
+struct km_vmsm_saved {
+	uint64_t generation;
+	enum km_role role;
+	enum km_replica replica;
+	bool protected;
+};
+
 struct km_vmsm {
 	char name[KM_VMSM_NAME_MAX];
 	/* this node */
@@ -142,8 +169,7 @@ struct km_vmsm {
 	uint64_t generation;
 	bool protected; /* a peer is (to be) our replica or source */
 	bool quorate;
-	bool fencing; /* a fence-peer handler is configured */
-	uint32_t fence_delay_ms;
+	struct km_vmsm_policy policy;
 	/* the peer, as last heard */
 	bool peer_present;
 	enum km_role peer_role;
@@ -155,22 +181,44 @@ struct km_vmsm {
 	/* work in flight */
 	enum km_fence fence;
 	int fence_rc;
+	uint32_t fence_attempt; /* retries used by the fencing in progress */
 	enum km_backend_action pending;
 	bool takeover; /* the pending promotion is a failover */
 	bool switching; /* the pending demotion is a switchover */
 	bool suspended; /* Primary frozen until the peer is fenced */
+	bool resuming; /* restored as Primary: frozen until nobody promoted */
 	char reason[KM_VMSM_REASON_MAX];
 };
 
 /*
  * km_vmsm_init() - a VM as kemarid finds it at start: Secondary, not
  * connected, with the generation and replica state saved on disk.
- * @fencing says whether a fence-peer handler is configured; without one
- * this node never takes over from a lost Primary.
+ * Without fencing in @policy this node never takes over from a lost
+ * Primary.
  */
 void km_vmsm_init(struct km_vmsm *sm, const char *name, uint64_t generation,
-		  enum km_replica replica, bool fencing,
-		  uint32_t fence_delay_ms);
+		  enum km_replica replica, const struct km_vmsm_policy *policy);
+
+/*
+ * km_vmsm_set_policy() - new fencing settings (configuration reload). A
+ * fence already running keeps going; the new values apply from the next.
+ */
+void km_vmsm_set_policy(struct km_vmsm *sm, const struct km_vmsm_policy *p);
+
+/* km_vmsm_save() - the part of @sm that must survive a restart. */
+void km_vmsm_save(const struct km_vmsm *sm, struct km_vmsm_saved *out);
+
+/*
+ * km_vmsm_restore() - after km_vmsm_init(), put back what @saved says. A
+ * former Primary comes back frozen (suspended, resuming) with a backend
+ * PROBE in @act: if the VM no longer runs here the node becomes an Outdated
+ * Secondary; otherwise it stays frozen until the peer's state shows no newer
+ * generation (then it resumes, or stops its stale copy), or until the peer
+ * is found absent and fenced (KM_EV_PEER_ABSENT). A former Secondary comes
+ * back as km_vmsm_init() left it: its Primary protects it again.
+ */
+void km_vmsm_restore(struct km_vmsm *sm, const struct km_vmsm_saved *saved,
+		     struct km_vmsm_actions *act);
 
 /*
  * km_vmsm_handle() - apply @ev to @sm and fill @act with what the caller

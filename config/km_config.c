@@ -44,6 +44,8 @@ static const struct key fencing_keys[] = {
 	{ "handler", CONFIG_TYPE_STRING, true },
 	{ "delay_ms", CONFIG_TYPE_INT, false },
 	{ "timeout_ms", CONFIG_TYPE_INT, false },
+	{ "retries", CONFIG_TYPE_INT, false },
+	{ "retry_delay_ms", CONFIG_TYPE_INT, false },
 	{ NULL, 0, false },
 };
 
@@ -422,6 +424,12 @@ static int parse_fencing(const config_setting_t *root, struct km_config *cfg,
 	r = r	  ?:
 		    get_u32(g, "timeout_ms", 100, 3600000,
 			    &cfg->fence_timeout_ms, cfg->file, err);
+	r = r	  ?:
+		    get_u32(g, "retries", 0, 10, &cfg->fence_retries, cfg->file,
+			    err);
+	r = r	  ?:
+		    get_u32(g, "retry_delay_ms", 0, 600000,
+			    &cfg->fence_retry_ms, cfg->file, err);
 	return r;
 }
 
@@ -487,6 +495,8 @@ static void set_defaults(struct km_config *cfg)
 	strcpy(cfg->backend, "command");
 	strcpy(cfg->backend_command, "/usr/lib/kemari/vm-backend");
 	cfg->fence_timeout_ms = 60000;
+	cfg->fence_retries = 2;
+	cfg->fence_retry_ms = 1000;
 }
 
 /* A relative vm_dir is taken relative to the main file's directory. */
@@ -626,6 +636,102 @@ int km_config_load(const char *path, struct km_config **out,
 		return r;
 	}
 	*out = cfg;
+	return 0;
+}
+
+struct changes {
+	char *buf;
+	size_t len, used;
+	int n;
+};
+
+static void changed(struct changes *c, bool differs, const char *key)
+{
+	int n;
+
+	if (!differs || c->used >= c->len)
+		return;
+	n = snprintf(c->buf + c->used, c->len - c->used, "%s%s",
+		     c->n++ ? ", " : "", key);
+	c->used += n > 0 ? (size_t)n : 0;
+}
+
+static bool vm_differs(const struct km_vm_config *a,
+		       const struct km_vm_config *b)
+{
+	int i;
+
+	if (a->transport != b->transport || a->memory_mb != b->memory_mb ||
+	    a->vcpus != b->vcpus)
+		return true;
+	for (i = 0; i < 2; i++)
+		if (strcmp(a->nodes[i].name, b->nodes[i].name) ||
+		    strcmp(a->nodes[i].address, b->nodes[i].address) ||
+		    a->nodes[i].port != b->nodes[i].port)
+			return true;
+	return false;
+}
+
+/* The first difference that a running kemarid cannot take on. */
+static const char *restart_key(const struct km_config *old,
+			       const struct km_config *new, char *vm,
+			       size_t len)
+{
+	const struct km_vm_config *o;
+	size_t i;
+
+	if (strcmp(old->group, new->group))
+		return "cluster.group changed";
+	if (strcmp(old->state_dir, new->state_dir))
+		return "state_dir changed";
+	if (strcmp(old->backend, new->backend))
+		return "backend.type changed";
+	for (i = 0; i < new->n_vms; i++) {
+		o = km_config_find_vm(old, new->vms[i].name);
+		snprintf(vm, len, "VM %s %s in %s", new->vms[i].name,
+			 o ? "changed" : "added", new->vms[i].file);
+		if (!o || vm_differs(o, &new->vms[i]))
+			return vm;
+	}
+	for (i = 0; i < old->n_vms; i++) {
+		snprintf(vm, len, "VM %s removed (was in %s)", old->vms[i].name,
+			 old->vms[i].file);
+		if (!km_config_find_vm(new, old->vms[i].name))
+			return vm;
+	}
+	return NULL;
+}
+
+int km_config_compare(const struct km_config *old, const struct km_config *new,
+		      char *msg, size_t len)
+{
+	struct changes c = { .buf = msg, .len = len };
+	char vm[PATH_MAX + 96];
+	const char *key = restart_key(old, new, vm, sizeof(vm));
+
+	if (key) {
+		snprintf(msg, len, "%s: restart kemarid to apply it", key);
+		return -EBUSY;
+	}
+	msg[0] = '\0';
+	changed(&c, strcmp(old->fence_handler, new->fence_handler),
+		"fencing.handler");
+	changed(&c, old->fence_delay_ms != new->fence_delay_ms,
+		"fencing.delay_ms");
+	changed(&c, old->fence_timeout_ms != new->fence_timeout_ms,
+		"fencing.timeout_ms");
+	changed(&c, old->fence_retries != new->fence_retries,
+		"fencing.retries");
+	changed(&c, old->fence_retry_ms != new->fence_retry_ms,
+		"fencing.retry_delay_ms");
+	changed(&c, strcmp(old->backend_command, new->backend_command),
+		"backend.command");
+	changed(&c, strcmp(old->ipc_group, new->ipc_group), "ipc.group");
+	changed(&c, old->debug != new->debug, "log.debug");
+	changed(&c, strcmp(old->blackbox_dir, new->blackbox_dir),
+		"log.blackbox_dir");
+	if (!c.n)
+		snprintf(msg, len, "no changes");
 	return 0;
 }
 

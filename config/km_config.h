@@ -56,6 +56,8 @@ struct km_config {
 	char fence_handler[PATH_MAX]; /* empty: no fencing configured */
 	uint32_t fence_delay_ms;
 	uint32_t fence_timeout_ms;
+	uint32_t fence_retries; /* further runs after a failed handler */
+	uint32_t fence_retry_ms; /* wait before each of them */
 	char backend[KM_NAME_MAX]; /* backend type, "command" */
 	char backend_command[PATH_MAX];
 	char ipc_group[KM_NAME_MAX];
@@ -81,6 +83,18 @@ int km_config_load(const char *path, struct km_config **out,
  */
 int km_config_load_vm(const char *path, struct km_vm_config *vm,
 		      struct km_config_error *err);
+
+/*
+ * km_config_compare() - whether kemarid can switch from @old to @new while it
+ * runs. Fencing (handler, delays, timeout, retries), backend.command,
+ * ipc.group, log.debug and log.blackbox_dir take effect at once; anything
+ * else (cluster.group, state_dir, backend.type, and any VM added, removed
+ * or changed) needs a restart. Returns 0 with @msg listing the settings that
+ * changed ("no changes" if none), or -EBUSY with @msg naming the first
+ * setting that needs a restart.
+ */
+int km_config_compare(const struct km_config *old, const struct km_config *new,
+		      char *msg, size_t len);
 
 /* km_config_destroy() - free a configuration; NULL is allowed. */
 void km_config_destroy(struct km_config *cfg);

@@ -1,14 +1,23 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Two "hosts" for cluster tests: network namespaces alpha (192.0.2.1) and
-# beta (192.0.2.2) joined by a veth pair, each with its own corosync (knet,
-# two_node, token 1000 ms) in a private mount namespace, its own kemarid and
-# state directory. Sourced by the test scripts; everything lives under $W
-# and is removed by pair_cleanup (installed as an EXIT trap).
+# Two "hosts" for cluster tests, alpha (192.0.2.1) and beta (192.0.2.2),
+# made by ../lib/netns.sh (network + private mount namespaces on a bridge,
+# one corosync each: knet, two_node, token 1000 ms), each with its own
+# kemarid, state directory, fence-peer handler and command backend. Sourced
+# by the test scripts; everything lives under $W (= $KMNS_DIR) and is
+# removed at exit, after a check that no sanitizer report was written.
 #
-# Written here because tests/integration/lib/ did not exist yet when these
-# tests were; it keeps to what the cluster tests need.
+# The fence handler acts as a power switch: the first node to fence wins, a
+# fenced node is "off" (its kemarid, corosync and VM are gone, $W/NODE.dead)
+# and cannot fence anybody. $W/fence-mode: stonith (default), fail (exit
+# 1), fail-once (exit 1 the first time, then stonith), outdate (exit 4),
+# lie (exit 7 without powering anything off: a broken fence device).
+# $W/fence-slow-NODE: that node's fence device takes 3 s.
+#
+# The backend records every action in $W/backend.log and the VM's state in
+# $W/NODE/vm-VM (running, replica, stopped, off); `probe` answers 0 if the
+# VM runs there, 7 if not.
 
 set -o pipefail
 
@@ -17,59 +26,22 @@ set -o pipefail
 KEMARID=$KEMARI_BUILD/cluster/kemarid
 KEMARICTL=$KEMARI_BUILD/cluster/kemarictl
 NODES="alpha beta"
-declare -A ADDR=([alpha]=192.0.2.1 [beta]=192.0.2.2)
-declare -A NODEID=([alpha]=1 [beta]=2)
 declare -A PEER=([alpha]=beta [beta]=alpha)
 TAG=km$$
-W=$(mktemp -d /tmp/km-cluster.XXXXXX)
 
-log() { printf '%s %s\n' "$(date +%T.%3N)" "$*"; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/netns.sh"
+kmns_init
+W=$KMNS_DIR
+
+log() { kmns_log "$*" 2>&1; }
 fail() { log "FAIL: $*"; pair_dump; exit 1; }
-ns() { echo "$TAG-$1"; }
 now() { date +%s.%N; }
 # Milliseconds between two `now` values.
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
 
 # Run a command as if on node $1.
-on() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
-ctl() { local n=$1; shift; on "$n" "$KEMARICTL" "$@"; }
-
-write_corosync_conf() {
-	local n=$1
-	cat > "$W/$n/corosync.conf" <<EOC
-totem {
-	version: 2
-	cluster_name: kemari-test
-	transport: knet
-	token: 1000
-	crypto_cipher: none
-	crypto_hash: none
-}
-nodelist {
-	node {
-		ring0_addr: 192.0.2.1
-		name: alpha
-		nodeid: 1
-	}
-	node {
-		ring0_addr: 192.0.2.2
-		name: beta
-		nodeid: 2
-	}
-}
-quorum {
-	provider: corosync_votequorum
-	two_node: 1
-}
-logging {
-	to_stderr: no
-	to_syslog: no
-	to_logfile: yes
-	logfile: $W/$n/corosync.log
-	timestamp: hires
-}
-EOC
-}
+on() { kmns_exec "$@"; }
+ctl() { local n=$1; shift; kmns_exec "$n" "$KEMARICTL" "$@"; }
 
 write_kemari_conf() {
 	local n=$1
@@ -81,6 +53,8 @@ fencing: {
 	handler = "$W/fence.sh";
 	delay_ms = ${FENCE_DELAY_MS:-1000};
 	timeout_ms = 10000;
+	retries = ${FENCE_RETRIES:-2};
+	retry_delay_ms = 300;
 };
 backend: { type = "command"; command = "$W/backend.sh"; };
 ipc: { group = "${IPC_GROUP:-haclient}"; };
@@ -99,8 +73,6 @@ vm: {
 	);
 };
 EOC
-	# Fencing as a power switch would do it: the first node to fence
-	# wins; a node that was fenced is off and cannot fence anybody.
 	cat > "$W/fence.sh" <<'EOS'
 #!/bin/bash
 W=$(dirname "$0")
@@ -114,15 +86,20 @@ echo "$(date +%s.%N) $me fences $peer for $vm as $KEMARI_ROLE mode $mode" >> "$W
 [ -e "$W/$me.dead" ] && exit 5
 case $mode in
 fail) exit 1 ;;
+fail-once) echo stonith > "$W/fence-mode"; exit 1 ;;
 outdate) exit 4 ;;
+lie) echo "$(date +%s.%N) $me lied about $peer" >> "$W/fence.log"; exit 7 ;;
 esac
 touch "$W/$peer.dead"
-# Power off: the daemons and whatever kemarid had running (its own fence
-# handler included).
+# Power off: the daemons, whatever kemarid had running (its own fence
+# handler included), and the VM.
 k=$(cat "$W/$peer/kemarid.pid" 2>/dev/null)
 [ -n "$k" ] && kill -9 $(ps -o pid= --ppid "$k") 2>/dev/null
 for p in kemarid corosync; do
 	[ -f "$W/$peer/$p.pid" ] && kill -9 "$(cat "$W/$peer/$p.pid")" 2>/dev/null
+done
+for f in "$W/$peer"/vm-*; do
+	[ -e "$f" ] && echo off > "$f"
 done
 echo "$(date +%s.%N) $me fenced $peer" >> "$W/fence.log"
 exit 7
@@ -132,58 +109,37 @@ EOS
 W=$(dirname "$0")
 [ -e "$W/$KEMARI_NODE.dead" ] && exit 1
 echo "$(date +%s.%N) $KEMARI_NODE $1 $2 gen=$KEMARI_GENERATION" >> "$W/backend.log"
+vm=$W/$KEMARI_NODE/vm-$2
+if [ "$1" = probe ]; then
+	[ "$(cat "$vm" 2>/dev/null)" = running ] && exit 0
+	exit 7
+fi
 [ -e "$W/backend-fail" ] && exit 1
 case $1 in
-promote) echo running > "$W/$KEMARI_NODE/vm-$2" ;;
-demote|stop) echo stopped > "$W/$KEMARI_NODE/vm-$2" ;;
-start-replica) echo replica > "$W/$KEMARI_NODE/vm-$2" ;;
+promote) echo running > "$vm" ;;
+demote|stop) echo stopped > "$vm" ;;
+start-replica) echo replica > "$vm" ;;
 esac
 exit 0
 EOS
 	chmod +x "$W/fence.sh" "$W/backend.sh"
 }
 
-net_up() {
-	local a b
-	a=$(ns alpha) b=$(ns beta)
-	ip netns add "$a"
-	ip netns add "$b"
-	ip link add "${TAG}a" type veth peer name "${TAG}b"
-	ip link set "${TAG}a" netns "$a"
-	ip link set "${TAG}b" netns "$b"
-	on alpha ip addr add 192.0.2.1/24 dev "${TAG}a"
-	on beta ip addr add 192.0.2.2/24 dev "${TAG}b"
-	for n in $NODES; do
-		on "$n" ip link set lo up
-	done
-	on alpha ip link set "${TAG}a" up
-	on beta ip link set "${TAG}b" up
-}
-
-# Started as simple commands so that $! is the daemon itself: ip netns
-# exec, unshare and sh all exec into it.
 corosync_start() {
-	local n=$1
-	mkdir -p "$W/$n/run" "$W/$n/lib"
-	ip netns exec "$(ns "$n")" unshare -m sh -c "mount --bind '$W/$n/run' /run &&
-		mount --bind '$W/$n/lib' /var/lib/corosync &&
-		exec corosync -f -c '$W/$n/corosync.conf'" \
-		> "$W/$n/corosync.out" 2>&1 &
-	echo $! > "$W/$n/corosync.pid"
-	echo $! >> "$W/pids"
+	kmns_corosync_start "$1"
 }
 
 kemarid_start() {
 	local n=$1
 	# KEMARID_ENV: extra environment (e.g. NOTIFY_SOCKET) for this start.
-	ip netns exec "$(ns "$n")" env $KEMARID_ENV "$KEMARID" -f \
-		-c "$W/$n/kemari.conf" >> "$W/$n/kemarid.log" 2>&1 &
-	echo $! > "$W/$n/kemarid.pid"
-	echo $! >> "$W/pids"
+	# shellcheck disable=SC2086
+	kmns_bg -a "$n" "$W/$n/kemarid.log" env $KEMARID_ENV "$KEMARID" -f \
+		-c "$W/$n/kemari.conf"
+	echo "$KMNS_PID" > "$W/$n/kemarid.pid"
 }
 
 pid_of() { cat "$W/$1/$2.pid"; }
-alive() { kill -0 "$(pid_of "$1" "$2")" 2>/dev/null; }
+alive() { _kmns_alive "$(pid_of "$1" "$2")"; }
 
 # Wait up to $1 seconds for "$@" to succeed.
 wait_for() {
@@ -209,6 +165,12 @@ peer_field() {
 is() { [ "$(field "$1" "$2" "$3")" = "$4" ]; }
 node_quorate() { ctl "$1" status | grep "quorate:yes" | grep -q "group-members:2"; }
 
+# `kemarictl events` of node $1 into file $2 (KMNS_PID is its pid).
+events_start() {
+	kmns_bg "$1" "$2" "$KEMARICTL" events --timestamps
+	wait_for 10 grep -q "exists -" "$2" || fail "events on $1: $(cat "$2.err")"
+}
+
 node_up() {
 	local n=$1
 	rm -f "$W/$n.dead"
@@ -217,14 +179,13 @@ node_up() {
 }
 
 pair_up() {
+	kmns_deadline "${DEADLINE:-370}"
+	kmns_up alpha beta
 	log "pair in $W"
-	mkdir -p "$W/alpha" "$W/beta"
 	write_scripts
 	for n in $NODES; do
-		write_corosync_conf "$n"
 		write_kemari_conf "$n"
 	done
-	net_up
 	for n in $NODES; do
 		node_up "$n"
 	done
@@ -248,6 +209,9 @@ lockstep() {
 		is "$s" web1 replica UpToDate
 }
 
+# kill -9 of the node's kemarid (and what it runs) and corosync; the VM,
+# which runs in a process of its own, is left alone as a real crash of the
+# daemons would.
 node_kill() {
 	local n=$1
 	touch "$W/$n.dead"
@@ -257,12 +221,18 @@ node_kill() {
 	true
 }
 
-# The node was powered off by fencing (or by the test): "reboot" it.
+# The node was powered off by fencing (or by the test): "reboot" it. The
+# VM did not survive the power cut.
 node_reboot() {
-	local n=$1
+	local n=$1 f
 	alive "$n" kemarid && kill -9 "$(pid_of "$n" kemarid)" 2>/dev/null
 	alive "$n" corosync && kill -9 "$(pid_of "$n" corosync)" 2>/dev/null
-	sleep 0.2
+	wait "$(pid_of "$n" kemarid)" "$(pid_of "$n" corosync)" 2>/dev/null
+	for f in "$W/$n"/vm-*; do
+		[ -e "$f" ] && echo off > "$f"
+	done
+	# A reboot empties /dev/shm: the libqb rings of the killed daemons.
+	on "$n" sh -c 'rm -rf /dev/shm/qb-*'
 	node_up "$n"
 	wait_for 30 node_quorate "$n" || fail "$n did not rejoin"
 	wait_for 30 node_quorate "${PEER[$n]}" || fail "${PEER[$n]} does not see $n"
@@ -290,41 +260,14 @@ pair_dump() {
 	echo "---- backend.log"; cat "$W/backend.log" 2>/dev/null
 }
 
-pair_cleanup() {
-	local n p
-	for p in "${EXTRA_PIDS[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	for n in $NODES; do
-		[ -f "$W/$n/kemarid.pid" ] && kill "$(cat "$W/$n/kemarid.pid")" 2>/dev/null
-	done
-	sleep 0.5
-	for n in $NODES; do
-		[ -f "$W/$n/corosync.pid" ] && kill "$(cat "$W/$n/corosync.pid")" 2>/dev/null
-	done
-	sleep 1
-	for p in $(cat "$W/pids" 2>/dev/null); do
-		kill -9 "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	# A sanitizer build reports into the daemon's log on exit.
-	if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" \
-		"$W"/*/kemarid.log 2>/dev/null; then
-		grep -h -A30 "ERROR: \|runtime error:" "$W"/*/kemarid.log | head -80
-		SANITIZER_FAILED=1
-	fi
-	# Daemons killed with -9 leave their libqb rings behind.
-	for p in $(cat "$W/pids" 2>/dev/null); do
-		rm -rf /dev/shm/qb-"$p"-* /dev/shm/qb-*-"$p"-*
-	done
-	ip netns del "$(ns alpha)" 2>/dev/null
-	ip netns del "$(ns beta)" 2>/dev/null
-	if [ -n "$KEEP" ]; then
-		echo "kept $W"
-	else
-		rm -rf "$W"
-	fi
-	[ -z "$SANITIZER_FAILED" ] || { echo "FAIL: sanitizer report"; exit 1; }
+# Run by the library's teardown once every daemon has exited: a sanitizer
+# build reports into the daemon's log at exit.
+pair_check_sanitizer() {
+	local f
+	f=$(grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" \
+		"$W"/*/kemarid.log 2>/dev/null) || return 0
+	grep -h -A30 "ERROR: \|runtime error:" $f | head -80
+	echo "FAIL: sanitizer report in $f"
+	return 1
 }
-EXTRA_PIDS=()
-trap pair_cleanup EXIT
+KMNS_TEARDOWN_HOOK=pair_check_sanitizer

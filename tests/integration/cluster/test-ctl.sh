@@ -31,9 +31,8 @@ expect_rc 0 on alpha setpriv --reuid 4242 --regid nogroup --clear-groups \
 log "IPC: uid 4242 refused, uid 4242 with group nogroup accepted"
 
 # Event stream: started before the change, with timestamps.
-ctl beta events --timestamps > "$W/events" 2>&1 &
-EXTRA_PIDS+=($!)
-wait_for 10 grep -q "^.* exists -$" "$W/events" || fail "no end-of-dump in events"
+events_start beta "$W/events"
+grep -q "^.* exists -$" "$W/events" || fail "no end-of-dump in events"
 
 # Commands and their exit codes.
 expect_rc 2 ctl alpha protect web1
@@ -82,19 +81,45 @@ log "events: $(wc -l < "$W/events") lines; status and --json agree"
 # config check
 expect_rc 0 "$KEMARICTL" config check -c "$W/alpha/kemari.conf"
 grep -q "ok, 1 VM(s): web1 (alpha, beta)" "$W/out" || fail "config check output"
-sed 's/delay_ms =/delay =/' "$W/alpha/kemari.conf" > "$W/bad.conf"
+sed "s/\tdelay_ms =/\tdelay =/" "$W/alpha/kemari.conf" > "$W/bad.conf"
 expect_rc 5 "$KEMARICTL" config check -c "$W/bad.conf"
 n=$(grep -n "delay =" "$W/bad.conf" | cut -d: -f1)
 grep -qx "$W/bad.conf:$n: unknown setting 'delay' in fencing" "$W/out" ||
 	{ cat "$W/out"; fail "config check: no file:line"; }
 log "config check reports $(cat "$W/out")"
 
+# config reload: fencing, backend.command, ipc.group and log settings apply
+# at once; anything else refuses the whole file, and so does an error.
+C=$W/alpha/kemari.conf
+cp "$C" "$W/good.conf"
+sed -i "s/\tdelay_ms = [0-9]*;/\tdelay_ms = 1500;/" "$C"
+expect_rc 0 ctl alpha config reload
+grep -qx "reloaded: fencing.delay_ms" "$W/out" || fail "reload: $(cat "$W/out")"
+grep -q "configuration $C reloaded: fencing.delay_ms" "$W/alpha/kemarid.log" ||
+	fail "reload not logged"
+sed -i 's/group = "kemari"/group = "other"/' "$C"
+expect_rc 1 ctl alpha config reload
+grep -q "cluster.group changed: restart kemarid to apply it" "$W/out" ||
+	fail "restart-only change: $(cat "$W/out")"
+cp "$W/bad.conf" "$C"
+expect_rc 5 ctl alpha config reload
+grep -q "$C:$n: unknown setting 'delay' in fencing" "$W/out" ||
+	fail "invalid reload: $(cat "$W/out")"
+cp "$W/good.conf" "$C"
+kill -HUP "$(pid_of alpha kemarid)"
+wait_for 5 grep -q "configuration $C reloaded: fencing.delay_ms" "$W/alpha/kemarid.log" ||
+	fail "SIGHUP did not reload"
+[ "$(grep -c "reloaded: fencing.delay_ms" "$W/alpha/kemarid.log")" = 2 ] ||
+	fail "SIGHUP: $(grep reload "$W/alpha/kemarid.log")"
+is alpha web1 role Primary || fail "a reload changed the role"
+log "config reload: live settings applied (IPC and SIGHUP); restart-only and invalid files refused"
+
 # systemd: READY=1 once up, WATCHDOG=1 every WATCHDOG_USEC/2. Restart
 # beta's kemarid under a stand-in notify socket (alpha only outdates it
 # meanwhile, so it is not powered off).
 echo outdate > "$W/fence-mode"
 "$(dirname "$0")/notify-listen.py" "$W/notify" 6 > "$W/notify.out" &
-EXTRA_PIDS+=($!)
+kmns_track $!
 wait_for 5 grep -q listening "$W/notify.out" || fail "notify listener"
 kill "$(pid_of beta kemarid)"
 wait "$(pid_of beta kemarid)" 2>/dev/null

@@ -22,9 +22,7 @@ event_time() {
 failover() {
 	local p=$1 s=$2 gen kill_t detect_t fenced_t primary_t
 	gen=$(field "$p" web1 generation)
-	ctl "$s" events --timestamps > "$W/events-$i" 2>&1 &
-	EXTRA_PIDS+=($!)
-	wait_for 10 grep -q "exists -" "$W/events-$i" || fail "events on $s"
+	events_start "$s" "$W/events-$i"
 	kill_t=$(now)
 	node_kill "$p"
 	wait_for 30 is "$s" web1 role Primary || fail "$s did not promote"
@@ -46,7 +44,7 @@ failover() {
 	[ "$(ms "$kill_t" "$primary_t")" -le "$BOUND_MS" ] || fail "failover slower than $BOUND_MS ms"
 	grep -q "unprotected" <(ctl "$s" status web1) || true
 	is "$s" web1 protected no || fail "new Primary claims protection"
-	kill "${EXTRA_PIDS[-1]}" 2>/dev/null
+	kmns_stop "$KMNS_PID"
 
 	# The fenced node reboots: it must not run the VM and must see that
 	# its copy is history.

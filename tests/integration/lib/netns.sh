@@ -17,9 +17,13 @@
 #                            $KMNS_TOKEN ms (default 1000), two_node when
 #                            there are exactly two hosts)
 #   kmns_exec NAME CMD...    run CMD inside host NAME (net + mount namespaces)
-#   kmns_bg NAME LOG CMD...  start CMD in NAME in the background, stdout to
-#                            LOG, stderr to LOG.err; sets KMNS_PID; the
-#                            process is killed (by PID) at teardown
+#   kmns_bg [-a] NAME LOG CMD...  start CMD in NAME in the background,
+#                            stdout to LOG, stderr to LOG.err (with -a: both
+#                            appended to LOG, for a daemon restarted during
+#                            the test); sets KMNS_PID; the process is killed
+#                            (by PID) at teardown
+#   kmns_track PID           also stop PID (started by the test itself, as
+#                            `cmd &`) at teardown
 #   kmns_stop PID [SECS]     SIGTERM PID, SIGKILL after SECS (default 3);
 #                            returns the process's exit status
 #   kmns_corosync_start NAME start `corosync -f` in NAME (pid in
@@ -36,12 +40,16 @@
 #   kmns_log MSG / kmns_fail MSG  timestamped message / message, dump, exit 1
 #   kmns_dump                print the tail of every host's logs
 #   kmns_teardown            the EXIT trap: stop every process started here
-#                            (by PID), delete the namespaces (the veths go
-#                            with them), remove $KMNS_DIR (kept when
-#                            KMNS_KEEP=1); dumps the logs on failure
+#                            (by PID), run $KMNS_TEARDOWN_HOOK, delete the
+#                            namespaces (the veths go with them), remove
+#                            $KMNS_DIR (kept when KMNS_KEEP=1); dumps the
+#                            logs on failure
 #
 # Variables: KMNS_DIR (work directory), KMNS_HOSTS (names in order),
-# KMNS_ADDR[name], KMNS_NODEID[name], KMNS_TOKEN, KMNS_KEEP.
+# KMNS_ADDR[name], KMNS_NODEID[name], KMNS_TOKEN, KMNS_KEEP, and
+# KMNS_TEARDOWN_HOOK: a function run once every process has stopped (their
+# logs are complete: a sanitizer report is written at exit), before anything
+# is removed; if it fails, so does the test.
 #
 # Namespaces are named kmns-<pid of the test>-<name>; kmns_init removes
 # those left by a test whose process no longer exists (one killed by
@@ -238,15 +246,24 @@ kmns_exec() {
 
 # nsenter execs CMD, so $! is CMD itself and a signal reaches it directly.
 kmns_bg() {
-	local n=$1 log=$2 f
+	local append= n log f
+	[ "$1" = -a ] && { append=1; shift; }
+	n=$1 log=$2
 	shift 2
 	f=$KMNS_DIR/$n/holder.pid
 	[ -f "$f" ] || kmns_fail "no host named $n"
-	nsenter -t "$(cat "$f")" -m -n --wd="$PWD" -- "$@" \
-		</dev/null >"$log" 2>"$log.err" &
+	if [ -n "$append" ]; then
+		nsenter -t "$(cat "$f")" -m -n --wd="$PWD" -- "$@" \
+			</dev/null >>"$log" 2>&1 &
+	else
+		nsenter -t "$(cat "$f")" -m -n --wd="$PWD" -- "$@" \
+			</dev/null >"$log" 2>"$log.err" &
+	fi
 	KMNS_PID=$!
 	_KMNS_PIDS+=("$KMNS_PID")
 }
+
+kmns_track() { _KMNS_PIDS+=("$1"); }
 
 kmns_stop() {
 	local p=$1 t=${2:-3} i
@@ -343,6 +360,9 @@ kmns_teardown() {
 		_kmns_alive "$p" && kill -KILL "$p" 2>/dev/null
 	done
 	wait 2>/dev/null
+	if [ -n "$KMNS_TEARDOWN_HOOK" ] && [ -n "$KMNS_DIR" ]; then
+		"$KMNS_TEARDOWN_HOOK" || { [ "$rc" -ne 0 ] || rc=1; }
+	fi
 	for ns in "${_KMNS_NETNS[@]}"; do
 		ip netns del "$ns" 2>/dev/null
 	done

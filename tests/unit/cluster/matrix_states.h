@@ -10,9 +10,16 @@
 
 #define GEN 5
 
+static const struct km_vmsm_policy matrix_policy = {
+	.fencing = true,
+	.fence_delay_ms = 3000,
+	.fence_retries = 2,
+	.fence_retry_ms = 500,
+};
+
 static void base(struct km_vmsm *sm)
 {
-	km_vmsm_init(sm, "web1", GEN, KM_REPLICA_INCONSISTENT, true, 3000);
+	km_vmsm_init(sm, "web1", GEN, KM_REPLICA_INCONSISTENT, &matrix_policy);
 	sm->quorate = true;
 	sm->peer_generation = GEN;
 }
@@ -141,6 +148,40 @@ static void s_demoting(struct km_vmsm *sm)
 	sm->switching = true;
 }
 
+/* kemarid restarted on the Primary's node: as km_vmsm_restore() leaves it. */
+static void s_pri_probing(struct km_vmsm *sm)
+{
+	const struct km_vmsm_saved saved = { .generation = GEN,
+					     .role = KM_ROLE_PRIMARY,
+					     .replica = KM_REPLICA_UPTODATE,
+					     .protected = true };
+	struct km_vmsm_actions a;
+
+	base(sm);
+	km_vmsm_restore(sm, &saved, &a);
+}
+
+/* ... the probe said the VM runs; the group is not known yet. */
+static void s_pri_resuming(struct km_vmsm *sm)
+{
+	s_pri_probing(sm);
+	sm->pending = KM_BACKEND_NONE;
+}
+
+/* ... the peer's kemarid is in the group; its state has not come yet. */
+static void s_pri_resuming_peer(struct km_vmsm *sm)
+{
+	s_pri_resuming(sm);
+	sm->peer_present = true;
+}
+
+/* ... the peer is not in the group: fencing it. */
+static void s_pri_resuming_fencing(struct km_vmsm *sm)
+{
+	s_pri_resuming(sm);
+	sm->fence = KM_FENCE_PENDING;
+}
+
 static const struct {
 	const char *name;
 	void (*make)(struct km_vmsm *sm);
@@ -158,6 +199,10 @@ static const struct {
 	{ "pri-lockstep", s_pri_lockstep },
 	{ "pri-suspended", s_pri_suspended },
 	{ "demoting", s_demoting },
+	{ "pri-probing", s_pri_probing },
+	{ "pri-resuming", s_pri_resuming },
+	{ "pri-resuming-peer", s_pri_resuming_peer },
+	{ "pri-resuming-fencing", s_pri_resuming_fencing },
 };
 
 #define N_STATES (sizeof(states) / sizeof(states[0]))
@@ -214,7 +259,7 @@ static char rc_char(int rc)
 
 static char backend_char(const struct km_vmsm_actions *a)
 {
-	static const char c[] = "-RPDX";
+	static const char c[] = "-RPDXQ";
 
 	if (!(a->flags & KM_ACT_BACKEND))
 		return a->flags & KM_ACT_FENCE ? 'F' : '-';

@@ -13,6 +13,8 @@
 
 #define DELAY_MS 3000
 
+static const struct km_vmsm_policy plain_policy = { .fencing = true };
+
 /* ---- a two-node simulator ------------------------------------------------ */
 
 struct node {
@@ -87,7 +89,7 @@ static void carry_out(int i, const struct km_vmsm_actions *a)
 		push(i, ev);
 	}
 	if (a->flags & KM_ACT_FENCE) {
-		cr_assert(n->sm.fencing, "fenced without a handler");
+		cr_assert(n->sm.policy.fencing, "fenced without a handler");
 		n->fences++;
 		n->last_delay = a->fence_delay_ms;
 	}
@@ -96,12 +98,15 @@ static void carry_out(int i, const struct km_vmsm_actions *a)
 	n->persists += !!(a->flags & KM_ACT_PERSIST);
 }
 
+/* A Primary restored after a restart is frozen until it knows nobody
+ * promoted meanwhile: it is a claim under review, not a running copy. */
 static int primaries(void)
 {
 	int i, p = 0;
 
 	for (i = 0; i < 2; i++)
-		p += nodes[i].alive && nodes[i].sm.role == KM_ROLE_PRIMARY;
+		p += nodes[i].alive && nodes[i].sm.role == KM_ROLE_PRIMARY &&
+		     !nodes[i].sm.resuming;
 	return p;
 }
 
@@ -115,6 +120,8 @@ static int deliver(int i, struct km_vmsm_event ev)
 		return 0;
 	r = km_vmsm_handle(&nodes[i].sm, &ev, &a);
 	cr_assert_geq(nodes[i].sm.generation, gen, "generation went back");
+	cr_assert(!nodes[i].sm.resuming || nodes[i].sm.suspended,
+		  "a restored Primary ran before it knew");
 	carry_out(i, &a);
 	cr_assert(stale_copy_allowed || primaries() <= 1,
 		  "two Primaries after %s on node %d",
@@ -152,9 +159,12 @@ static int fence_result(int i, int code)
 
 static void boot(int i, uint64_t gen, enum km_replica replica)
 {
+	struct km_vmsm_policy p = { .fencing = true,
+				    .fence_delay_ms = i ? DELAY_MS : 0,
+				    .fence_retries = 0 };
+
 	memset(&nodes[i], 0, sizeof(nodes[i]));
-	km_vmsm_init(&nodes[i].sm, "web1", gen, replica, true,
-		     i ? DELAY_MS : 0);
+	km_vmsm_init(&nodes[i].sm, "web1", gen, replica, &p);
 	nodes[i].alive = true;
 }
 
@@ -459,7 +469,7 @@ Test(vmsm, generation_checks)
 	struct km_vmsm_actions a;
 	struct km_vmsm sm;
 
-	km_vmsm_init(&sm, "web1", 4, KM_REPLICA_UPTODATE, true, 0);
+	km_vmsm_init(&sm, "web1", 4, KM_REPLICA_UPTODATE, &plain_policy);
 	cr_assert_eq(km_vmsm_check_generation(&sm, 3), -ESTALE);
 	cr_assert_eq(km_vmsm_check_generation(&sm, 4), 0);
 	cr_assert_eq(km_vmsm_check_generation(&sm, 5), 0);
@@ -528,7 +538,7 @@ Test(vmsm, secondary_fault_leaves_primary_unprotected)
 Test(vmsm, no_fencing_configured_never_promotes)
 {
 	protected_pair();
-	nodes[1].sm.fencing = false;
+	nodes[1].sm.policy.fencing = false;
 	nodes[0].alive = linked = false;
 	leave(1);
 	cr_assert_eq(nodes[1].fences, 0);
@@ -592,7 +602,7 @@ Test(vmsm, bad_events)
 	struct km_vmsm_actions a;
 	struct km_vmsm sm;
 
-	km_vmsm_init(&sm, "web1", 0, KM_REPLICA_INCONSISTENT, true, 0);
+	km_vmsm_init(&sm, "web1", 0, KM_REPLICA_INCONSISTENT, &plain_policy);
 	cr_assert_eq(km_vmsm_handle(&sm, &ev, &a), -EINVAL);
 	ev.type = KM_EV_BACKEND_DONE;
 	ev.action = KM_BACKEND_PROMOTE;
@@ -606,50 +616,376 @@ Test(vmsm, bad_events)
 	cr_assert_str_eq(km_role_name((enum km_role)9), "?");
 }
 
+/* ---- restarts of kemarid (saved state) ---------------------------------- */
+
+/* Node @i's kemarid restarts with what it saved; its VM may still run. */
+static void restart(int i, const struct km_vmsm_saved *saved, int probe_rc)
+{
+	struct km_vmsm_actions a;
+
+	boot(i, 0, KM_REPLICA_INCONSISTENT);
+	nodes[i].backend_status = probe_rc;
+	km_vmsm_restore(&nodes[i].sm, saved, &a);
+	cr_assert_eq(nodes[i].sm.role, KM_ROLE_PRIMARY);
+	cr_assert(nodes[i].sm.suspended && nodes[i].sm.resuming);
+	cr_assert(a.flags & KM_ACT_BACKEND);
+	cr_assert_eq(a.backend, KM_BACKEND_PROBE);
+	carry_out(i, &a);
+	pump();
+	nodes[i].backend_status = 0;
+}
+
+/* The Primary's kemarid stops; the Secondary sees it leave and starts its
+ * fence delay. Returns what the Primary had saved. */
+static struct km_vmsm_saved primary_kemarid_stops(void)
+{
+	struct km_vmsm_saved saved;
+
+	protected_pair();
+	km_vmsm_save(&nodes[0].sm, &saved);
+	cr_assert_eq(saved.role, KM_ROLE_PRIMARY);
+	cr_assert(saved.protected);
+	cr_assert_eq(saved.generation, 1);
+	nodes[0].alive = linked = false; /* kemarid is down, not the VM */
+	leave(1);
+	cr_assert_eq(nodes[1].sm.fence, KM_FENCE_PENDING);
+	return saved;
+}
+
+Test(vmsm, restart_primary_back_within_fence_delay_resumes)
+{
+	struct km_vmsm_saved saved = primary_kemarid_stops();
+
+	restart(0, &saved, 0);
+	cr_assert(nodes[0].sm.suspended, "ran before hearing from the peer");
+	cr_assert_eq(send_ev(0, KM_EV_ADMIN_SWITCHOVER), -EBUSY);
+	cr_assert_eq(nodes[0].fences, 0);
+	/* CPG delivers the join before any message from the joiner. */
+	linked = true;
+	send_ev(1, KM_EV_PEER_JOIN);
+	cr_assert_eq(nodes[1].cancels, 1,
+		     "the Secondary's fence not cancelled");
+	send_ev(0, KM_EV_QUORATE);
+	send_ev(0, KM_EV_PEER_JOIN);
+	fence_result(1, KM_FENCE_RC_PEER_FENCED); /* late, ignored */
+	cr_assert_not(nodes[0].sm.resuming);
+	assert_lockstep(0);
+	cr_assert_eq(nodes[0].sm.generation, 1, "resuming is no promotion");
+	cr_assert_eq(nodes[0].blackboxes, 0);
+}
+
+Test(vmsm, restart_primary_after_peer_promoted_stops_its_copy)
+{
+	struct km_vmsm_saved saved = primary_kemarid_stops();
+
+	/* Too late: the Secondary fenced (exit 7: it believes the node is
+	 * off) and promoted, yet the VM still runs there. */
+	fence_result(1, KM_FENCE_RC_PEER_FENCED);
+	cr_assert_eq(nodes[1].sm.role, KM_ROLE_PRIMARY);
+	cr_assert_eq(nodes[1].sm.generation, 2);
+	restart(0, &saved, 0);
+	join();
+	cr_assert_eq(nodes[0].sm.role, KM_ROLE_SECONDARY);
+	cr_assert_eq(nodes[0].sm.replica, KM_REPLICA_OUTDATED);
+	cr_assert_eq(nodes[0].sm.generation, 2);
+	cr_assert(strstr(nodes[0].sm.reason, "stopping our stale copy"), "%s",
+		  nodes[0].sm.reason);
+	cr_assert_eq(nodes[1].sm.role, KM_ROLE_PRIMARY);
+	cr_assert_eq(send_ev(1, KM_EV_ADMIN_REPROTECT), 0, "%s",
+		     nodes[1].sm.reason);
+	assert_lockstep(1);
+}
+
+Test(vmsm, restart_primary_vm_gone_becomes_outdated_secondary)
+{
+	struct km_vmsm_saved saved = primary_kemarid_stops();
+
+	restart(0, &saved, KM_PROBE_NOT_RUNNING);
+	cr_assert_eq(nodes[0].sm.role, KM_ROLE_SECONDARY);
+	cr_assert_eq(nodes[0].sm.replica, KM_REPLICA_OUTDATED);
+	cr_assert_not(nodes[0].sm.resuming);
+	cr_assert_not(nodes[0].sm.protected);
+	cr_assert(strstr(nodes[0].sm.reason, "no longer runs here"));
+	cr_assert_gt(nodes[0].persists, 0);
+	cr_assert_eq(nodes[0].fences, 0);
+	/* Its state tells the Secondary that the Primary's copy is gone:
+	 * as good as a fault report, it takes over without fencing. */
+	linked = true;
+	send_ev(1, KM_EV_PEER_JOIN);
+	send_ev(0, KM_EV_QUORATE);
+	send_ev(0, KM_EV_PEER_JOIN);
+	cr_assert_eq(nodes[1].sm.role, KM_ROLE_PRIMARY);
+	cr_assert_eq(nodes[1].sm.generation, 2);
+	cr_assert_eq(nodes[1].fences, 1, "only the cancelled delay");
+	cr_assert_eq(nodes[1].blackboxes, 1);
+	cr_assert_eq(nodes[0].sm.replica, KM_REPLICA_OUTDATED);
+	cr_assert_eq(nodes[0].sm.generation, 2);
+	cr_assert_eq(send_ev(0, KM_EV_ADMIN_PROTECT), -EEXIST);
+	cr_assert_eq(send_ev(1, KM_EV_ADMIN_REPROTECT), 0, "%s",
+		     nodes[1].sm.reason);
+	assert_lockstep(1);
+}
+
+Test(vmsm, switchover_is_not_mistaken_for_a_lost_copy)
+{
+	protected_pair();
+	cr_assert_eq(send_ev(0, KM_EV_ADMIN_SWITCHOVER), 0);
+	assert_lockstep(1);
+	cr_assert_eq(nodes[0].blackboxes + nodes[1].blackboxes, 0);
+	cr_assert(nodes[1].sm.protected, "a switchover keeps protection");
+}
+
+Test(vmsm, restart_primary_probe_unanswered_assumes_running)
+{
+	struct km_vmsm_saved saved = primary_kemarid_stops();
+
+	restart(0, &saved, -1);
+	cr_assert_eq(nodes[0].sm.role, KM_ROLE_PRIMARY);
+	cr_assert(nodes[0].sm.resuming);
+	cr_assert(strstr(nodes[0].sm.reason, "probe failed"), "%s",
+		  nodes[0].sm.reason);
+}
+
+Test(vmsm, restart_primary_peer_absent_is_fenced)
+{
+	struct km_vmsm_saved saved = primary_kemarid_stops();
+
+	nodes[1].alive = false; /* the peer host died meanwhile */
+	restart(0, &saved, 0);
+	send_ev(0, KM_EV_QUORATE);
+	cr_assert_eq(send_ev(0, KM_EV_PEER_ABSENT), 0);
+	cr_assert_eq(nodes[0].fences, 1);
+	cr_assert_eq(nodes[0].last_delay, 0, "a Primary fences at once");
+	cr_assert(nodes[0].sm.suspended);
+	fence_result(0, KM_FENCE_RC_PEER_FENCED);
+	cr_assert_not(nodes[0].sm.resuming);
+	cr_assert_not(nodes[0].sm.suspended);
+	cr_assert_not(nodes[0].sm.protected);
+	cr_assert_eq(nodes[0].sm.role, KM_ROLE_PRIMARY);
+	cr_assert_eq(nodes[0].sm.generation, 1);
+}
+
+/* A rebooted former Primary must not shoot the peer that took over. */
+Test(vmsm, restart_primary_no_fencing_while_probing)
+{
+	struct km_vmsm_saved saved = primary_kemarid_stops();
+	struct km_vmsm_actions a;
+
+	boot(0, 0, KM_REPLICA_INCONSISTENT);
+	km_vmsm_restore(&nodes[0].sm, &saved, &a); /* probe not answered */
+	send_ev(0, KM_EV_QUORATE);
+	send_ev(0, KM_EV_PEER_ABSENT);
+	cr_assert_eq(nodes[0].fences, 0);
+	cr_assert_eq(nodes[0].sm.fence, KM_FENCE_NONE);
+	nodes[0].backend_status = KM_PROBE_NOT_RUNNING;
+	carry_out(0, &a);
+	pump();
+	send_ev(0, KM_EV_PEER_ABSENT);
+	cr_assert_eq(nodes[0].fences, 0);
+	cr_assert_eq(nodes[0].sm.role, KM_ROLE_SECONDARY);
+}
+
+Test(vmsm, restart_primary_peer_absent_fence_fails_stays_frozen)
+{
+	struct km_vmsm_saved saved = primary_kemarid_stops();
+
+	nodes[1].alive = false;
+	restart(0, &saved, 0);
+	send_ev(0, KM_EV_PEER_ABSENT);
+	cr_assert_eq(nodes[0].fences, 0, "fenced before it was quorate");
+	send_ev(0, KM_EV_QUORATE);
+	send_ev(0, KM_EV_PEER_ABSENT);
+	cr_assert_eq(nodes[0].fences, 1);
+	fence_result(0, 1);
+	cr_assert(nodes[0].sm.resuming && nodes[0].sm.suspended);
+	cr_assert_eq(nodes[0].sm.fence, KM_FENCE_FAILED);
+	/* The operator vouches that the peer is down. */
+	cr_assert_eq(send_ev(0, KM_EV_ADMIN_UNPROTECT), 0, "%s",
+		     nodes[0].sm.reason);
+	cr_assert_not(nodes[0].sm.suspended);
+	cr_assert_eq(nodes[0].sm.role, KM_ROLE_PRIMARY);
+}
+
+Test(vmsm, restart_primary_unprotect_refused_while_peer_unheard)
+{
+	struct km_vmsm_saved saved = primary_kemarid_stops();
+
+	fence_result(1, KM_FENCE_RC_PEER_FENCED);
+	restart(0, &saved, 0);
+	/* The peer is in the group, its state not delivered yet. */
+	deliver(0, (struct km_vmsm_event){ .type = KM_EV_PEER_JOIN });
+	cr_assert_eq(send_ev(0, KM_EV_ADMIN_UNPROTECT), -EBUSY);
+	cr_assert_eq(send_ev(0, KM_EV_ADMIN_REPROTECT), -EBUSY);
+	cr_assert(nodes[0].sm.suspended);
+}
+
+Test(vmsm, restart_unprotected_primary_resumes_alone)
+{
+	struct km_vmsm_saved saved = { .generation = 4,
+				       .role = KM_ROLE_PRIMARY,
+				       .replica = KM_REPLICA_UPTODATE,
+				       .protected = false };
+
+	restart(0, &saved, 0);
+	cr_assert_not(nodes[0].sm.resuming);
+	cr_assert_not(nodes[0].sm.suspended);
+	cr_assert_eq(nodes[0].sm.role, KM_ROLE_PRIMARY);
+	cr_assert_eq(nodes[0].sm.generation, 4);
+	cr_assert_eq(nodes[0].fences, 0);
+}
+
+Test(vmsm, restart_secondary_waits_for_its_primary)
+{
+	struct km_vmsm_saved saved = { .generation = 3,
+				       .role = KM_ROLE_SECONDARY,
+				       .replica = KM_REPLICA_UPTODATE,
+				       .protected = true };
+	struct km_vmsm_actions a;
+
+	boot(1, 0, KM_REPLICA_INCONSISTENT);
+	km_vmsm_restore(&nodes[1].sm, &saved, &a);
+	cr_assert_eq(a.flags, 0);
+	cr_assert_eq(nodes[1].sm.role, KM_ROLE_SECONDARY);
+	cr_assert_eq(nodes[1].sm.generation, 3);
+	cr_assert_eq(nodes[1].sm.replica, KM_REPLICA_UPTODATE);
+	cr_assert_not(nodes[1].sm.protected, "protected again by its Primary");
+}
+
+/* ---- fence retries ------------------------------------------------------- */
+
+static void lose_primary_with_retries(uint32_t retries)
+{
+	protected_pair();
+	nodes[1].sm.policy.fence_retries = retries;
+	nodes[1].sm.policy.fence_retry_ms = 500;
+	nodes[0].alive = linked = false;
+	leave(1);
+	cr_assert_eq(nodes[1].fences, 1);
+}
+
+Test(vmsm, fence_retried_then_promotes)
+{
+	lose_primary_with_retries(2);
+	fence_result(1, 1);
+	cr_assert_eq(nodes[1].sm.fence, KM_FENCE_PENDING);
+	cr_assert_eq(nodes[1].fences, 2);
+	cr_assert_eq(nodes[1].last_delay, 500);
+	cr_assert(strstr(nodes[1].sm.reason, "retry 1 of 2 in 500 ms"), "%s",
+		  nodes[1].sm.reason);
+	fence_result(1, KM_FENCE_RC_PEER_UNREACHABLE);
+	cr_assert_eq(nodes[1].fences, 3);
+	cr_assert_eq(nodes[1].sm.role, KM_ROLE_SECONDARY);
+	fence_result(1, KM_FENCE_RC_PEER_FENCED);
+	cr_assert_eq(nodes[1].sm.role, KM_ROLE_PRIMARY);
+	cr_assert_eq(nodes[1].sm.generation, 2);
+}
+
+Test(vmsm, fence_retries_exhausted)
+{
+	lose_primary_with_retries(2);
+	fence_result(1, 1);
+	fence_result(1, 1);
+	fence_result(1, -1);
+	cr_assert_eq(nodes[1].fences, 3);
+	cr_assert_eq(nodes[1].sm.fence, KM_FENCE_FAILED);
+	cr_assert(
+		strstr(nodes[1].sm.reason,
+		       "exit -1: handler timed out or could not run) 3 times: not promoting"),
+		"%s", nodes[1].sm.reason);
+	cr_assert_eq(nodes[1].sm.role, KM_ROLE_SECONDARY);
+}
+
+Test(vmsm, fence_definite_answers_not_retried)
+{
+	lose_primary_with_retries(2);
+	fence_result(1, KM_FENCE_RC_PEER_OUTDATED);
+	cr_assert_eq(nodes[1].fences, 1);
+	cr_assert_eq(nodes[1].sm.fence, KM_FENCE_FAILED);
+}
+
+Test(vmsm, fence_retry_cancelled_when_peer_returns)
+{
+	lose_primary_with_retries(2);
+	fence_result(1, 1);
+	linked = true;
+	nodes[0].alive = true;
+	send_ev(1, KM_EV_PEER_JOIN);
+	cr_assert_eq(nodes[1].cancels, 1);
+	cr_assert_eq(nodes[1].sm.fence, KM_FENCE_NONE);
+	fence_result(1, KM_FENCE_RC_PEER_FENCED); /* late, ignored */
+	cr_assert_eq(nodes[1].sm.role, KM_ROLE_SECONDARY);
+}
+
+Test(vmsm, policy_reload_applies_to_next_fence)
+{
+	struct km_vmsm_policy p = { .fencing = true,
+				    .fence_delay_ms = 9000,
+				    .fence_retries = 1,
+				    .fence_retry_ms = 50 };
+
+	protected_pair();
+	km_vmsm_set_policy(&nodes[1].sm, &p);
+	nodes[0].alive = linked = false;
+	leave(1);
+	cr_assert_eq(nodes[1].last_delay, 9000);
+	fence_result(1, 1);
+	cr_assert_eq(nodes[1].last_delay, 50);
+	fence_result(1, 1);
+	cr_assert_eq(nodes[1].sm.fence, KM_FENCE_FAILED);
+}
+
 /* ---- every event in every state ------------------------------------------ */
 
 #include "matrix_states.h"
 
 /*
  * One row per state, one column per event (in enum order: quorate,
- * inquorate, membership-lost, peer-join, peer-leave, peer-state,
+ * inquorate, membership-lost, peer-join, peer-leave, peer-absent, peer-state,
  * peer-protect, peer-unprotect, peer-handover, peer-fault, fence-result,
  * backend-done, local-fault, protect, unprotect, switchover, reprotect).
  * rc: '.' accepted, B EBUSY, Q ENOLINK, H EHOSTUNREACH, S ESTALE, P EPERM,
  *     A EALREADY, E EEXIST, I EINVAL.
  * role: the role afterwards (P/S).
  * act: backend action started (R start-replica, P promote, D demote,
- *      X stop), F fence-peer started, '-' neither.
+ *      X stop, Q probe), F fence-peer started, '-' neither.
  */
 static const struct {
 	const char *state, *rc, *role, *act;
 } matrix[] = {
-	{ "fresh", "........P..IPHAHH", "SSSSSSSSSSSSSSSSS",
-	  "------R----------" },
-	{ "idle", "........P..IP.APP", "SSSSSSSSSSSSSSSSS",
-	  "------R------P---" },
-	{ "synctarget", "......B.P....BBBB", "SSSSSSSSSSSSSSSSS",
-	  "------------X----" },
-	{ "sec-lockstep", "...........I.A.PP", "SSSSSSSSSSSSSSSSS",
-	  "----F-RXPP--X-X--" },
-	{ "sec-fencing", "........P..I.H.HH", "SSSSSSSSSSSSSSSSS",
-	  "------RX-PP-X-X--" },
-	{ "sec-fenced-inquorate", "........Q..I.Q.QQ", "SSSSSSSSSSSSSSSSS",
-	  "P-----RX----X-X--" },
-	{ "sec-fence-failed", "........P..I.H.HH", "SSSSSSSSSSSSSSSSS",
-	  "------RX-P--X-X--" },
-	{ "promoting", "......B.P...PBABB", "SSSSSSSSSSSPSSSSS",
-	  "-----------------" },
-	{ "pri-alone", "......E.P..I.HAHH", "PPPPPPPPPPPPSPPPP",
-	  "------------X----" },
-	{ "pri-syncsource", "......E.P..I.A.P.", "PPPPPPPPPPPPSPPPP",
-	  "----F-------X----" },
-	{ "pri-lockstep", "......E.P..I.A..A", "PPPPPPPPPPPPSPPPP",
-	  "----F-------X--D-" },
-	{ "pri-suspended", "......E.P..I.H.HH", "PPPPPPPPPPPPSPPPP",
-	  "------------X----" },
-	{ "demoting", "......E.P....BBBB", "PPPPPPPPPPPSSPPPP",
-	  "----F-------X----" },
+	{ "fresh", ".........P..IPHAHH", "SSSSSSSSSSSSSSSSSS",
+	  "-------R----------" },
+	{ "idle", ".........P..IP.APP", "SSSSSSSSSSSSSSSSSS",
+	  "-------R------P---" },
+	{ "synctarget", ".......B.P....BBBB", "SSSSSSSSSSSSSSSSSS",
+	  "-------------X----" },
+	{ "sec-lockstep", "............I.A.PP", "SSSSSSSSSSSSSSSSSS",
+	  "----F--RXPP--X-X--" },
+	{ "sec-fencing", ".........P..I.H.HH", "SSSSSSSSSSSSSSSSSS",
+	  "-------RX-PP-X-X--" },
+	{ "sec-fenced-inquorate", ".........Q..I.Q.QQ", "SSSSSSSSSSSSSSSSSS",
+	  "P------RX----X-X--" },
+	{ "sec-fence-failed", ".........P..I.H.HH", "SSSSSSSSSSSSSSSSSS",
+	  "-------RX-P--X-X--" },
+	{ "promoting", ".......B.P...PBABB", "SSSSSSSSSSSSPSSSSS",
+	  "------------------" },
+	{ "pri-alone", ".......E.P..I.HAHH", "PPPPPPPPPPPPPSPPPP",
+	  "-------------X----" },
+	{ "pri-syncsource", ".......E.P..I.A.P.", "PPPPPPPPPPPPPSPPPP",
+	  "----F--------X----" },
+	{ "pri-lockstep", ".......E.P..I.A..A", "PPPPPPPPPPPPPSPPPP",
+	  "----F--------X--D-" },
+	{ "pri-suspended", ".......E.P..I.H.HH", "PPPPPPPPPPPPPSPPPP",
+	  "-------------X----" },
+	{ "demoting", ".......E.P....BBBB", "PPPPPPPPPPPPSSPPPP",
+	  "----F--------X----" },
+	{ "pri-probing", ".......E.P....BBBB", "PPPPPPPPPPPPPSPPPP",
+	  "-------------X----" },
+	{ "pri-resuming", ".......E.P..I.B.BB", "PPPPPPPPPPPPPSPPPP",
+	  "-----F-------X----" },
+	{ "pri-resuming-peer", ".......E.P..I.BBBB", "PPPPPPPPPPPPPSPPPP",
+	  "----F--------X----" },
+	{ "pri-resuming-fencing", ".......E.P..I.B.BB", "PPPPPPPPPPPPPSPPPP",
+	  "-------------X----" },
 };
 
 /* Rules that hold in every cell, whatever the table says. */
@@ -688,6 +1024,9 @@ static void check_invariants(const struct km_vmsm *before,
 	if (after->role == KM_ROLE_PRIMARY && before->role != KM_ROLE_PRIMARY)
 		cr_assert_eq(ev->type, KM_EV_BACKEND_DONE,
 			     "%s: Primary before the backend promoted", where);
+	if (after->resuming)
+		cr_assert(after->suspended && after->role == KM_ROLE_PRIMARY,
+			  "%s: a restored Primary runs before it knows", where);
 	if (a->flags & KM_ACT_FENCE)
 		cr_assert_eq(a->fence_delay_ms,
 			     after->role == KM_ROLE_PRIMARY ? 0 : 3000, "%s",

@@ -214,12 +214,13 @@ Test(config, out_of_range_line)
 
 Test(config, missing_required_reports_group_line)
 {
-	struct km_config_error err = expect_main_error("# comment\n"
-						       "\n"
-						       "fencing: {\n"
-						       "	delay_ms = 10;\n"
-						       "};\n",
-						       NULL);
+	struct km_config_error err =
+		expect_main_error("# comment\n"
+				  "\n"
+				  "fencing: {\n"
+				  "	delay_ms = 10;\n"
+				  "};\n",
+				  NULL);
 
 	assert_error(err, 3, "fencing lacks the required setting 'handler'");
 }
@@ -441,4 +442,107 @@ Test(config, non_conf_files_ignored)
 		     0, "%s", err.msg);
 	cr_assert_eq(cfg->n_vms, 0);
 	km_config_destroy(cfg);
+}
+
+Test(config, fence_retries_defaults_and_range)
+{
+	struct km_config_error err = { 0 };
+	struct km_config *cfg;
+
+	cr_assert_eq(km_config_load(put("kemari.conf", good_main), &cfg, &err),
+		     0, "%s", err.msg);
+	cr_assert_eq(cfg->fence_retries, 2);
+	cr_assert_eq(cfg->fence_retry_ms, 1000);
+	km_config_destroy(cfg);
+	err = expect_main_error("fencing: {\n"
+				"	handler = \"/bin/true\";\n"
+				"	retries = 11;\n"
+				"};\n",
+				NULL);
+	assert_error(err, 3, "'retries' is 11, outside the range 0..10");
+	err = expect_main_error("fencing: {\n"
+				"	handler = \"/bin/true\";\n"
+				"	retry_delay_ms = \"1s\";\n"
+				"};\n",
+				NULL);
+	assert_error(err, 3, "'retry_delay_ms' must be an integer");
+}
+
+/* Load @main_text (and @vm_text as vms.d/web1.conf) or fail the test. */
+static struct km_config *load_ok(const char *main_text, const char *vm_text)
+{
+	struct km_config_error err = { 0 };
+	struct km_config *cfg;
+
+	put("vms.d/web1.conf", vm_text);
+	cr_assert_eq(km_config_load(put("kemari.conf", main_text), &cfg, &err),
+		     0, "%s:%d: %s", err.file, err.line, err.msg);
+	return cfg;
+}
+
+Test(config, compare_live_settings)
+{
+	struct km_config *a, *b;
+	char msg[512];
+
+	a = load_ok(good_main, good_vm);
+	b = load_ok("fencing: {\n"
+		    "	handler = \"/bin/false\";\n"
+		    "	delay_ms = 2000;\n"
+		    "	retries = 0;\n"
+		    "};\n"
+		    "ipc: { group = \"wheel\"; };\n"
+		    "log: { debug = true; };\n",
+		    good_vm);
+	cr_assert_eq(km_config_compare(a, a, msg, sizeof(msg)), 0);
+	cr_assert_str_eq(msg, "no changes");
+	cr_assert_eq(km_config_compare(a, b, msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_str_eq(msg,
+			 "fencing.handler, fencing.delay_ms, fencing.retries, "
+			 "ipc.group, log.debug");
+	km_config_destroy(a);
+	km_config_destroy(b);
+}
+
+Test(config, compare_restart_settings)
+{
+	static const char other_vm[] =
+		"vm: {\n"
+		"	name = \"web1\";\n"
+		"	on = (\n"
+		"		{ node = \"alpha\"; address = \"192.0.2.1\"; },\n"
+		"		{ node = \"gamma\"; address = \"192.0.2.3\"; }\n"
+		"	);\n"
+		"};\n";
+	struct km_config *a, *b;
+	char msg[512];
+
+	a = load_ok(good_main, good_vm);
+	b = load_ok("cluster: { group = \"other\"; };\n"
+		    "fencing: { handler = \"/bin/true\"; delay_ms = 5; };\n",
+		    good_vm);
+	cr_assert_eq(km_config_compare(a, b, msg, sizeof(msg)), -EBUSY);
+	cr_assert_str_eq(msg,
+			 "cluster.group changed: restart kemarid to apply it");
+	km_config_destroy(b);
+	b = load_ok(good_main, other_vm);
+	cr_assert_eq(km_config_compare(a, b, msg, sizeof(msg)), -EBUSY);
+	cr_assert(strstr(msg, "VM web1 changed in "), "%s", msg);
+	km_config_destroy(b);
+	put("vms.d/web2.conf",
+	    "vm: {\n"
+	    "	name = \"web2\";\n"
+	    "	on = (\n"
+	    "		{ node = \"alpha\"; address = \"192.0.2.1\"; },\n"
+	    "		{ node = \"beta\"; address = \"192.0.2.2\"; }\n"
+	    "	);\n"
+	    "};\n");
+	b = load_ok(good_main, good_vm);
+	cr_assert_eq(b->n_vms, 2);
+	cr_assert_eq(km_config_compare(a, b, msg, sizeof(msg)), -EBUSY);
+	cr_assert(strstr(msg, "VM web2 added in "), "%s", msg);
+	cr_assert_eq(km_config_compare(b, a, msg, sizeof(msg)), -EBUSY);
+	cr_assert(strstr(msg, "VM web2 removed (was in "), "%s", msg);
+	km_config_destroy(a);
+	km_config_destroy(b);
 }
