@@ -10,6 +10,8 @@ PKGS=(
 	build-essential cmake pkg-config git clang clang-format libclang-rt-14-dev
 	# tests
 	libcriterion-dev python3 jq
+	# cluster tests: xmllint (OCF meta-data), groff and man (man pages)
+	libxml2-utils groff-base man-db
 	# cluster
 	corosync libcorosync-common-dev libcpg-dev libquorum-dev libvotequorum-dev
 	libcmap-dev libcfg-dev libqb-dev libsystemd-dev libconfig-dev libjson-c-dev
