@@ -86,9 +86,12 @@ int km_boot_setup(struct km_vm *vm, const struct km_boot_image *img,
 void km_boot_release(struct km_boot_image *img);
 
 /*
- * km__mptable_write() - an Intel MP table for @ncpus CPUs and the IOAPIC at
- * guest address @addr (within @mem); returns its size.
+ * km__mptable_write() - an Intel MP table for @ncpus CPUs, the IOAPIC, the
+ * ISA IRQs and the INTA lines of @npci PCI devices at guest address @addr
+ * (within @mem); returns its size.
  */
-size_t km__mptable_write(uint8_t *mem, uint64_t addr, unsigned int ncpus);
+struct km_pci_irq;
+size_t km__mptable_write(uint8_t *mem, uint64_t addr, unsigned int ncpus,
+			 const struct km_pci_irq *pci, size_t npci);
 
 #endif

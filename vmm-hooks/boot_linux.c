@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 
 #include "boot.h"
+#include "pci.h"
 #include "vm.h"
 
 #define GDT_ADDR 0x500
@@ -208,6 +209,8 @@ static int boot_linux(struct km_vm *vm, const struct km_boot_image *img,
 		      struct km_err *err)
 {
 	size_t kernel_len = img->kernel_len - img->setup_len;
+	struct km_pci_irq pci[KM_PCI_SLOTS];
+	size_t npci;
 	int r;
 
 	r = km_boot_check_memory(img, vm->mem_size, err);
@@ -219,7 +222,8 @@ static int boot_linux(struct km_vm *vm, const struct km_boot_image *img,
 		return r;
 	setup_gdt(vm->mem);
 	setup_page_tables(vm->mem);
-	km__mptable_write(vm->mem, MPTABLE_ADDR, vm->ncpus);
+	npci = km_pci_irqs(vm, pci, KM_PCI_SLOTS);
+	km__mptable_write(vm->mem, MPTABLE_ADDR, vm->ncpus, pci, npci);
 	return setup_bsp_linux(&vm->vcpus[0], err);
 }
 

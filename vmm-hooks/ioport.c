@@ -49,6 +49,14 @@ void km__ioport_destroy_all(struct km_vm *vm)
 	vm->nioports = 0;
 }
 
+/* Per vCPU thread: the OUT being performed was tapped. */
+static __thread bool tapped_now;
+
+bool km_ioport_tapped_now(void)
+{
+	return tapped_now;
+}
+
 static struct km_ioport *find(struct km_vm *vm, uint16_t port)
 {
 	unsigned int i;
@@ -70,7 +78,10 @@ static bool is_tapped(struct km_vm *vm, struct km_ioport *io,
 	if (run->io.direction != KVM_EXIT_IO_OUT)
 		return false;
 	if (io && io->ops->tapped && vm->tap.devices)
-		dev = io->ops->tapped(io, run->io.port, run->io.size);
+		dev = io->ops->tapped(io, run->io.port,
+				      (const uint8_t *)run +
+					      run->io.data_offset,
+				      run->io.size);
 	return km_tap_policy_match(&vm->tap, run->io.port, dev);
 }
 
@@ -128,11 +139,13 @@ int km__ioport_dispatch(struct km_vcpu *vcpu)
 	struct km_ioport *io = find(vcpu->vm, run->io.port);
 	int r;
 
-	if (is_tapped(vcpu->vm, io, run)) {
+	tapped_now = is_tapped(vcpu->vm, io, run);
+	if (tapped_now) {
 		r = call_tap(vcpu, io, data);
 		if (r < 0)
 			return r;
 	}
 	perform(io, run, data);
+	tapped_now = false;
 	return 0;
 }

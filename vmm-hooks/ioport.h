@@ -25,11 +25,15 @@ struct km_ioport_ops {
 	void (*out)(struct km_ioport *io, uint16_t port, const uint8_t *data,
 		    unsigned int size);
 	/*
-	 * Whether this OUT makes output visible outside the VM (a tapped
-	 * exit). NULL means never. Called with the device unlocked: it must
-	 * only read state that vCPUs do not race on (e.g. a DLAB bit).
+	 * Whether this OUT of @data makes output visible outside the VM (a
+	 * tapped exit). NULL means never. Called before any vCPU is parked,
+	 * without the dispatcher holding anything: a device takes its own
+	 * lock. A device whose answer depends on guest memory (a virtqueue)
+	 * must, in out(), act only on what it would have tapped when
+	 * km_ioport_tapped_now() says this OUT was not tapped.
 	 */
-	bool (*tapped)(struct km_ioport *io, uint16_t port, unsigned int size);
+	bool (*tapped)(struct km_ioport *io, uint16_t port, const uint8_t *data,
+		       unsigned int size);
 	/*
 	 * Device state for a checkpoint: copy at most @cap bytes into @buf
 	 * and return the size (NULL: the device has no state).
@@ -63,6 +67,12 @@ int km_ioport_register(struct km_vm *vm, uint16_t base, uint16_t len,
  * if tapped, then perform the I/O. Returns 0 or -errno (the hook failed).
  */
 int km__ioport_dispatch(struct km_vcpu *vcpu);
+
+/*
+ * km_ioport_tapped_now() - in a device's out(): whether the OUT being
+ * performed was tapped (the hook ran with the other vCPUs parked).
+ */
+bool km_ioport_tapped_now(void);
 
 /* km__ioport_destroy_all() - call every registered device's destroy. */
 void km__ioport_destroy_all(struct km_vm *vm);

@@ -18,8 +18,8 @@
 #include "console.h"
 #include "vm.h"
 
-#define DEFAULT_CMDLINE                                           \
-	"console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1 " \
+#define DEFAULT_CMDLINE                                   \
+	"console=ttyS0 reboot=k panic=1 8250.nr_uarts=1 " \
 	"i8042.noaux i8042.nomux i8042.nopnp"
 
 struct opts {
@@ -44,6 +44,8 @@ static const struct option long_opts[] = {
 	{ "tap", required_argument, NULL, 't' },
 	{ "tap-log", required_argument, NULL, 'l' },
 	{ "timeout", required_argument, NULL, 'T' },
+	{ "disk", required_argument, NULL, 'd' },
+	{ "net", required_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -56,6 +58,7 @@ static void usage(FILE *f)
 	      "[--serial stdout|file:PATH|unix:PATH|none]\n"
 	      "                  [--tap SPEC] [--tap-log FILE] "
 	      "[--kvm-device PATH]\n"
+	      "                  [--disk PATH[,ro]]... [--net tap:IFNAME[,mac=MAC]]\n"
 	      "       kemari-vmm --raw IMAGE [--raw-addr ADDR] [...]\n"
 	      "  --kernel      a Linux bzImage with a 64-bit entry point\n"
 	      "  --initrd      an initramfs, placed at the top of RAM\n"
@@ -73,6 +76,10 @@ static void usage(FILE *f)
 	      "FIRST-LAST, comma-separated\n"
 	      "                (default devices: UART transmit writes)\n"
 	      "  --tap-log     record every tapped exit in FILE\n"
+	      "  --disk        a raw disk image as a virtio-blk device "
+	      "(up to 3; ,ro: read-only)\n"
+	      "  --net         a virtio-net device on an existing TAP "
+	      "interface\n"
 	      "  --timeout     fail if the guest still runs after SEC "
 	      "seconds\n"
 	      "  --kvm-device  the KVM device (default /dev/kvm)\n"
@@ -137,7 +144,68 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 								      0;
 }
 
-static int parse_one(struct opts *o, int c, const char *arg)
+/* PATH or PATH,ro; the option string lives as long as argv. */
+static int parse_disk(struct opts *o, char *arg)
+{
+	struct km_virtio_blk_cfg *d;
+	size_t len = strlen(arg);
+
+	if (o->vm.ndisks == KM_MAX_DISKS)
+		return bad("more than %d --disk options", KM_MAX_DISKS);
+	d = &o->vm.disks[o->vm.ndisks];
+	if (len > 3 && !strcmp(arg + len - 3, ",ro")) {
+		arg[len - 3] = '\0';
+		d->read_only = true;
+	}
+	if (!*arg || strchr(arg, ','))
+		return bad("--disk '%s' is not PATH or PATH,ro", arg);
+	d->path = arg;
+	d->id = NULL;
+	o->vm.ndisks++;
+	return 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char end;
+	int i;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &end) != 6 ||
+	    (b[0] & 1))
+		return -EINVAL;
+	for (i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return 0;
+}
+
+/* tap:IFNAME or tap:IFNAME,mac=XX:XX:XX:XX:XX:XX */
+static int parse_net(struct opts *o, char *arg)
+{
+	char *comma;
+
+	if (o->vm.net.ifname)
+		return bad("%s", "only one --net is supported");
+	if (strncmp(arg, "tap:", 4) || !arg[4])
+		return bad("--net '%s' is not tap:IFNAME[,mac=MAC]", arg);
+	comma = strchr(arg, ',');
+	if (comma) {
+		*comma = '\0';
+		if (strncmp(comma + 1, "mac=", 4) ||
+		    parse_mac(comma + 5, o->vm.net.mac) < 0)
+			return bad("--net: '%s' is not mac=XX:XX:XX:XX:XX:XX "
+				   "(a unicast address)",
+				   comma + 1);
+	}
+	if (strlen(arg + 4) >= 16)
+		return bad("--net: the interface name '%s' is too long",
+			   arg + 4);
+	o->vm.net.ifname = arg + 4;
+	return 0;
+}
+
+static int parse_one(struct opts *o, int c, char *arg)
 {
 	struct km_err err = { 0 };
 	unsigned long v;
@@ -192,6 +260,10 @@ static int parse_one(struct opts *o, int c, const char *arg)
 		if (km_tap_policy_parse(&o->tap, arg, &err) < 0)
 			return bad("--tap: %s", err.msg);
 		return 0;
+	case 'd':
+		return parse_disk(o, arg);
+	case 'n':
+		return parse_net(o, arg);
 	default:
 		return bad("%s", "unknown option; see kemari-vmm --help");
 	}
@@ -254,6 +326,10 @@ static void print_stats(const struct km_vm *vm)
 		secs > 0 ? t.exits / secs : 0.0, (unsigned long long)t.io,
 		(unsigned long long)t.tapped, (unsigned long long)t.mmio,
 		(unsigned long long)t.kicks);
+	fprintf(stderr,
+		"kemari-vmm: %llu device-dirty pages (guest RAM "
+		"the VMM's devices wrote)\n",
+		(unsigned long long)km_dirty_count(&vm->dirty));
 }
 
 static void print_rips(struct km_vm *vm)

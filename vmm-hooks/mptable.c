@@ -3,12 +3,15 @@
  * The Intel MultiProcessor Specification 1.4 table that tells Linux about
  * the vCPUs and the IOAPIC when there is no ACPI (kvmtool's and
  * Firecracker's mptable.c shape). ISA IRQs 0-15 go to IOAPIC pins 0-15,
- * which is KVM's default GSI routing (the in-kernel PIT raises GSI 0).
+ * which is KVM's default GSI routing (the in-kernel PIT raises GSI 0);
+ * each PCI slot's INTA goes to the pin its device chose (pci.h).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "boot.h"
+#include "pci.h"
 
 #define APIC_VERSION 0x14
 #define IOAPIC_VERSION 0x11
@@ -19,6 +22,12 @@
 #define MP_INT 0
 #define MP_NMI 1
 #define MP_EXTINT 3
+/*
+ * Linux looks PCI interrupts up by MP bus ID = PCI bus number, so the PCI
+ * bus is MP bus 0 and ISA is bus 1.
+ */
+#define BUS_PCI 0
+#define BUS_ISA 1
 
 struct mpf_intel {
 	char signature[4];
@@ -112,15 +121,42 @@ static size_t put_cpus(uint8_t *at, unsigned int ncpus)
 	return off;
 }
 
-static size_t put_irqs(uint8_t *at, uint8_t ioapic_id)
+static bool pin_taken(const struct km_pci_irq *pci, size_t npci,
+		      unsigned int pin)
+{
+	size_t i;
+
+	for (i = 0; i < npci; i++)
+		if (pci[i].irq == pin)
+			return true;
+	return false;
+}
+
+static size_t put_irqs(uint8_t *at, uint8_t ioapic_id,
+		       const struct km_pci_irq *pci, size_t npci)
 {
 	struct mpc_intsrc src = { .type = 3,
 				  .irqtype = MP_INT,
+				  .srcbus = BUS_PCI,
 				  .dstapic = ioapic_id };
 	size_t off = 0;
 	unsigned int i;
 
+	/*
+	 * PCI INTA of each slot: srcbusirq is slot << 2 | pin (0 = INTA);
+	 * flags 0 = the bus's default, level and active low for PCI, which
+	 * Linux programs into the IOAPIC pin (kvmtool's choice too).
+	 */
+	for (i = 0; i < npci; i++) {
+		src.srcbusirq = (uint8_t)(pci[i].slot << 2);
+		src.dstirq = pci[i].irq;
+		off += put(at + off, &src, sizeof(src));
+	}
+	src.srcbus = BUS_ISA;
 	for (i = 0; i < 16; i++) {
+		/* A pin a PCI device took is not also an ISA line. */
+		if (pin_taken(pci, npci, i))
+			continue;
 		src.srcbusirq = (uint8_t)i;
 		src.dstirq = (uint8_t)i;
 		off += put(at + off, &src, sizeof(src));
@@ -128,6 +164,7 @@ static size_t put_irqs(uint8_t *at, uint8_t ioapic_id)
 	/* Local interrupts: LINT0 ExtINT from the PIC, LINT1 NMI. */
 	src.type = 4;
 	src.irqtype = MP_EXTINT;
+	src.srcbus = 0;
 	src.srcbusirq = 0;
 	src.dstapic = 0xff;
 	src.dstirq = 0;
@@ -138,13 +175,15 @@ static size_t put_irqs(uint8_t *at, uint8_t ioapic_id)
 	return off;
 }
 
-size_t km__mptable_write(uint8_t *mem, uint64_t addr, unsigned int ncpus)
+size_t km__mptable_write(uint8_t *mem, uint64_t addr, unsigned int ncpus,
+			 const struct km_pci_irq *pci, size_t npci)
 {
 	uint8_t *base = mem + addr;
 	struct mpf_intel *mpf = (void *)base;
 	struct mpc_table *mpc = (void *)(base + sizeof(*mpf));
 	uint8_t *at = (uint8_t *)(mpc + 1);
-	struct mpc_bus bus = { .type = 1, .busid = 0 };
+	struct mpc_bus pci_bus = { .type = 1, .busid = BUS_PCI };
+	struct mpc_bus isa_bus = { .type = 1, .busid = BUS_ISA };
 	struct mpc_ioapic ioapic = { .type = 2,
 				     .apicid = (uint8_t)ncpus,
 				     .apicver = IOAPIC_VERSION,
@@ -152,11 +191,13 @@ size_t km__mptable_write(uint8_t *mem, uint64_t addr, unsigned int ncpus)
 				     .apicaddr = IOAPIC_ADDR };
 
 	memset(base, 0, sizeof(*mpf) + sizeof(*mpc));
-	memcpy(bus.bustype, "ISA   ", 6);
+	memcpy(pci_bus.bustype, "PCI   ", 6);
+	memcpy(isa_bus.bustype, "ISA   ", 6);
 	at += put_cpus(at, ncpus);
-	at += put(at, &bus, sizeof(bus));
+	at += put(at, &pci_bus, sizeof(pci_bus));
+	at += put(at, &isa_bus, sizeof(isa_bus));
 	at += put(at, &ioapic, sizeof(ioapic));
-	at += put_irqs(at, ioapic.apicid);
+	at += put_irqs(at, ioapic.apicid, pci, npci);
 
 	memcpy(mpc->signature, "PCMP", 4);
 	mpc->length = (uint16_t)(at - (uint8_t *)mpc);

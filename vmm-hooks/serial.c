@@ -190,11 +190,12 @@ static void serial_out(struct km_ioport *io, uint16_t port, const uint8_t *data,
 
 /* A THR write (DLAB clear) is a byte leaving the VM. */
 static bool serial_tapped(struct km_ioport *io, uint16_t port,
-			  unsigned int size)
+			  const uint8_t *data, unsigned int size)
 {
 	struct serial *s = io->priv;
 	bool dlab;
 
+	(void)data;
 	(void)size;
 	if (port != io->base + UART_RX_TX)
 		return false;

@@ -86,6 +86,10 @@ static int create_memory(struct km_vm *vm, struct km_err *err)
 		     "enabling manual dirty-log protection", err);
 	if (r < 0)
 		return r;
+	if (km_dirty_init(&vm->dirty, vm->mem_size) < 0) {
+		km_err_set(err, "allocating the device dirty log failed");
+		return -ENOMEM;
+	}
 	vm->mem_fd = memfd_create("kemari-guest-ram", MFD_CLOEXEC);
 	if (vm->mem_fd < 0 || ftruncate(vm->mem_fd, vm->mem_size) < 0) {
 		km_err_set(err, "creating %llu MiB of guest RAM failed: %s",
@@ -120,17 +124,43 @@ static int create_vcpus(struct km_vm *vm, struct km_err *err)
 	return r;
 }
 
-static int create_devices(struct km_vm *vm, int console_fd, struct km_err *err)
+static int create_virtio(struct km_vm *vm, const struct km_vm_config *cfg,
+			 struct km_err *err)
+{
+	unsigned int i, n = 0;
+	int r = 0;
+
+	for (i = 0; i < cfg->ndisks && r == 0; i++, n++) {
+		struct km_virtio_blk_cfg d = cfg->disks[i];
+
+		d.io_base = KM_VIRTIO_IO_BASE(n);
+		d.irq = KM_VIRTIO_IRQ(n);
+		r = km_virtio_blk_init(vm, &d, err);
+	}
+	if (r == 0 && cfg->net.ifname) {
+		struct km_virtio_net_cfg net = cfg->net;
+
+		net.io_base = KM_VIRTIO_IO_BASE(n);
+		net.irq = KM_VIRTIO_IRQ(n);
+		r = km_virtio_net_init(vm, &net, err);
+	}
+	return r;
+}
+
+static int create_devices(struct km_vm *vm, const struct km_vm_config *cfg,
+			  struct km_err *err)
 {
 	int r;
 
-	r = km_serial_init(vm, console_fd, err);
+	r = km_serial_init(vm, cfg->console_fd, err);
 	if (r == 0)
 		r = km_rtc_init(vm, err);
 	if (r == 0)
 		r = km_i8042_init(vm, err);
 	if (r == 0)
 		r = km_pci_init(vm, err);
+	if (r == 0)
+		r = create_virtio(vm, cfg, err);
 	return r;
 }
 
@@ -141,6 +171,12 @@ static int check_config(const struct km_vm_config *cfg, struct km_err *err)
 			   "%u vCPUs requested; kemari-vmm supports 1 to "
 			   "%d",
 			   cfg->ncpus, KM_MAX_VCPUS);
+		return -EINVAL;
+	}
+	if (cfg->ndisks > KM_MAX_DISKS ||
+	    cfg->ndisks + !!cfg->net.ifname > KM_MAX_VIRTIO) {
+		km_err_set(err, "at most %d disks and %d virtio devices",
+			   KM_MAX_DISKS, KM_MAX_VIRTIO);
 		return -EINVAL;
 	}
 	if (cfg->mem_size < KM_MEM_MIN || cfg->mem_size > KM_MEM_MAX ||
@@ -205,7 +241,7 @@ struct km_vm *km_vm_create(const struct km_vm_config *cfg, struct km_err *err)
 	if (r == 0)
 		r = create_vcpus(vm, err);
 	if (r == 0)
-		r = create_devices(vm, cfg->console_fd, err);
+		r = create_devices(vm, cfg, err);
 	if (r < 0)
 		goto err_destroy;
 	return vm;
@@ -233,6 +269,7 @@ void km_vm_destroy(struct km_vm *vm)
 		close(vm->mem_fd);
 	if (vm->fd >= 0)
 		close(vm->fd);
+	km_dirty_destroy(&vm->dirty);
 	km_kvm_close(&vm->kvm);
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
@@ -279,6 +316,23 @@ void km_vm_set_timeout(struct km_vm *vm, unsigned int secs)
 const char *km_vm_end_message(const struct km_vm *vm)
 {
 	return vm->end_msg[0] ? vm->end_msg : "the VM has not ended";
+}
+
+void *km_vm_guest(struct km_vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (!vm->mem || gpa > vm->mem_size || len > vm->mem_size - gpa)
+		return NULL;
+	return vm->mem + gpa;
+}
+
+void km_vm_mark_dirty(struct km_vm *vm, uint64_t gpa, uint64_t len)
+{
+	km_dirty_mark(&vm->dirty, gpa, len);
+}
+
+int64_t km_vm_dirty_harvest(struct km_vm *vm, uint64_t *bitmap, size_t nwords)
+{
+	return km_dirty_harvest(&vm->dirty, bitmap, nwords);
 }
 
 int km_vm_irq_line(struct km_vm *vm, unsigned int irq, int level)

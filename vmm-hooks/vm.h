@@ -20,10 +20,12 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "dirty.h"
 #include "err.h"
 #include "ioport.h"
 #include "kvm.h"
 #include "tap.h"
+#include "virtio_dev.h"
 
 #define KM_MAX_VCPUS 8
 #define KM_MAX_IOPORTS 32
@@ -64,6 +66,11 @@ struct km_vm_config {
 	uint64_t mem_size;
 	unsigned int ncpus;
 	int console_fd; /* the UART's output; -1: discard */
+	/* virtio-blk disks (io_base and irq are assigned by km_vm_create) */
+	struct km_virtio_blk_cfg disks[KM_MAX_DISKS];
+	unsigned int ndisks;
+	/* virtio-net on a TAP interface; ifname NULL: no NIC */
+	struct km_virtio_net_cfg net;
 };
 
 struct km_vm {
@@ -76,6 +83,9 @@ struct km_vm {
 	struct km_vcpu vcpus[KM_MAX_VCPUS];
 	struct km_ioport ioports[KM_MAX_IOPORTS];
 	unsigned int nioports;
+	struct km_pci *pci; /* the host bridge's bus (pci.c) */
+	/* Pages the VMM's devices wrote (dirty.h); KVM's log misses them. */
+	struct km_dirty dirty;
 
 	struct km_tap_policy tap;
 	km_tap_hook_fn tap_hook;
@@ -101,8 +111,10 @@ struct km_vm {
  * km_vm_create() - open KVM (all checks), create the VM, its in-kernel
  * irqchip and PIT, @cfg->mem_size bytes of memfd RAM at GPA 0 with dirty
  * logging (manual protect), @cfg->ncpus vCPUs with KVM's supported CPUID,
- * and the legacy devices (UART, RTC, i8042, PCI host bridge). Returns NULL
- * with @err and errno set on failure.
+ * the legacy devices (UART, RTC, i8042, PCI host bridge) and the virtio
+ * devices of @cfg (disks first, then the NIC, in PCI slots 1 and up, BARs
+ * and IRQs from virtio_dev.h). Returns NULL with @err and errno set on
+ * failure.
  */
 struct km_vm *km_vm_create(const struct km_vm_config *cfg, struct km_err *err);
 
@@ -138,6 +150,26 @@ const char *km_vm_end_message(const struct km_vm *vm);
  */
 void km_vm_stop(struct km_vm *vm, enum km_vm_end end, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * km_vm_guest() - the VMM's pointer to guest-physical [@gpa, @gpa + @len),
+ * or NULL if any of it lies outside RAM (a device must never follow a
+ * guest-supplied address without this check). Reading only: a device that
+ * writes through the pointer calls km_vm_mark_dirty() for the range.
+ */
+void *km_vm_guest(struct km_vm *vm, uint64_t gpa, uint64_t len);
+
+/* km_vm_mark_dirty() - record a device's write to guest RAM. */
+void km_vm_mark_dirty(struct km_vm *vm, uint64_t gpa, uint64_t len);
+
+/*
+ * km_vm_dirty_harvest() - OR the pages the VMM's devices wrote since the
+ * last harvest into @bitmap (KVM_GET_DIRTY_LOG's layout for the RAM slot,
+ * @nwords 64-bit words) and forget them. Returns the number of pages, or
+ * -EINVAL if @bitmap is shorter than the RAM. For the replicator, at a tap
+ * point (vCPUs parked) or with the VM stopped.
+ */
+int64_t km_vm_dirty_harvest(struct km_vm *vm, uint64_t *bitmap, size_t nwords);
 
 /* km_vm_irq_line() - set the level of in-kernel irqchip input @irq. */
 int km_vm_irq_line(struct km_vm *vm, unsigned int irq, int level);

@@ -107,8 +107,10 @@ static void primary(struct checkpoint *cp)
 	km_vm_set_tap(vm, NULL, checkpoint_hook, cp);
 	cr_assert_eq(km_vm_run(vm), -EIO, "%s", km_vm_end_message(vm));
 	cr_assert_null(cp->err.msg[0] ? cp->err.msg : NULL, "%s", cp->err.msg);
-	cr_assert_not_null(cp->blob, "the guest wrote fewer than %d bytes",
-			   CHECKPOINT_AT);
+	cr_assert_not_null(cp->blob,
+			   "the guest wrote fewer than %d bytes (%u); the VM "
+			   "ended: %s",
+			   CHECKPOINT_AT, cp->seen, km_vm_end_message(vm));
 	cr_assert_eq(lseek(console, 0, SEEK_END), CHECKPOINT_AT - 1,
 		     "the checkpointed byte (or a later one) left the VM");
 	km_vm_destroy(vm);

@@ -26,9 +26,23 @@ static inline struct km_vm *fake_vm(void)
 	return vm;
 }
 
+/* A fake VM with @size bytes of zeroed RAM and a device dirty log. */
+static inline struct km_vm *fake_vm_ram(uint64_t size)
+{
+	struct km_vm *vm = fake_vm();
+
+	vm->mem = calloc(1, size);
+	cr_assert_not_null(vm->mem);
+	vm->mem_size = size;
+	cr_assert_eq(km_dirty_init(&vm->dirty, size), 0);
+	return vm;
+}
+
 static inline void fake_vm_free(struct km_vm *vm)
 {
 	km__ioport_destroy_all(vm);
+	km_dirty_destroy(&vm->dirty);
+	free(vm->mem);
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
@@ -49,6 +63,13 @@ static inline void fake_outb(struct km_vm *vm, uint16_t port, uint8_t v)
 	struct km_ioport *io = fake_io_find(vm, port);
 
 	io->ops->out(io, port, &v, 1);
+}
+
+static inline void fake_outw(struct km_vm *vm, uint16_t port, uint16_t v)
+{
+	struct km_ioport *io = fake_io_find(vm, port);
+
+	io->ops->out(io, port, (uint8_t *)&v, 2);
 }
 
 static inline void fake_outl(struct km_vm *vm, uint16_t port, uint32_t v)

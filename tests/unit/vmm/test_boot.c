@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "boot.h"
+#include "pci.h"
 
 #define IMG_LEN 8192
 
@@ -181,8 +182,10 @@ Test(mptable, checksums_cpus_and_ioapic)
 	uint32_t physptr, lapic, ioapic_addr;
 	uint16_t len;
 	uint8_t *mpc, *e;
-	unsigned int cpus = 0, bsp = 0, ioapics = 0, irqs = 0;
-	size_t n = km__mptable_write(mem, addr, 2);
+	static const struct km_pci_irq pci[] = { { 1, 10 }, { 2, 11 } };
+	unsigned int cpus = 0, bsp = 0, ioapics = 0, irqs = 0, pci_irqs = 0;
+	unsigned int buses = 0;
+	size_t n = km__mptable_write(mem, addr, 2, pci, 2);
 
 	cr_assert_leq(addr + n, 0xa0000, "the table overflows base memory");
 	cr_assert_eq(memcmp(mem + addr, "_MP_", 4), 0);
@@ -209,9 +212,25 @@ Test(mptable, checksums_cpus_and_ioapic)
 			cr_assert_eq(ioapic_addr, 0xfec00000);
 			e += 8;
 			break;
+		case 1:
+			/* Linux finds PCI IRQs by MP bus ID = PCI bus 0. */
+			cr_assert_eq(memcmp(e + 2,
+					    e[1] == 0 ? "PCI   " : "ISA   ", 6),
+				     0, "bus %u", e[1]);
+			buses++;
+			e += 8;
+			break;
 		case 3:
-			cr_assert_eq(e[5], e[7], "ISA IRQ n on IOAPIC pin n");
-			irqs++;
+			if (e[4] == 0) { /* PCI: slot << 2 | INTA */
+				cr_assert_eq(e[5], pci[pci_irqs].slot << 2);
+				cr_assert_eq(e[7], pci[pci_irqs].irq);
+				pci_irqs++;
+			} else {
+				cr_assert_eq(e[4], 1);
+				cr_assert_eq(e[5], e[7],
+					     "ISA IRQ n on IOAPIC pin n");
+				irqs++;
+			}
 			e += 8;
 			break;
 		default:
@@ -222,6 +241,8 @@ Test(mptable, checksums_cpus_and_ioapic)
 	cr_assert_eq(cpus, 2);
 	cr_assert_eq(bsp, 1);
 	cr_assert_eq(ioapics, 1);
-	cr_assert_eq(irqs, 16);
+	cr_assert_eq(irqs, 14, "ISA lines 10 and 11 went to PCI");
+	cr_assert_eq(pci_irqs, 2);
+	cr_assert_eq(buses, 2);
 	free(mem);
 }

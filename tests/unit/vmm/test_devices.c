@@ -10,6 +10,7 @@
 
 #include "devices.h"
 #include "fake_vm.h"
+#include "pci.h"
 
 #define COM1 0x3f8
 
@@ -64,15 +65,16 @@ Test(devices, uart_divisor_latch_hides_thr)
 	struct km_ioport *io = fake_io_find(vm, COM1);
 
 	fake_outb(vm, COM1 + 3, 0x83); /* DLAB set */
-	cr_assert_not(io->ops->tapped(io, COM1, 1));
+	cr_assert_not(io->ops->tapped(io, COM1, (uint8_t[]){ 0 }, 1));
 	fake_outb(vm, COM1, 0x0c);
 	fake_outb(vm, COM1 + 1, 0x00);
 	cr_assert_eq(fake_inb(vm, COM1), 0x0c);
 	cr_assert_eq(console_len(), 0, "a divisor write reached the console");
 	fake_outb(vm, COM1 + 3, 0x03);
-	cr_assert(io->ops->tapped(io, COM1, 1));
-	cr_assert_not(io->ops->tapped(io, COM1 + 1, 1), "IER is not output");
-	cr_assert_not(io->ops->tapped(io, COM1 + 7, 1));
+	cr_assert(io->ops->tapped(io, COM1, (uint8_t[]){ 0 }, 1));
+	cr_assert_not(io->ops->tapped(io, COM1 + 1, (uint8_t[]){ 0 }, 1),
+		      "IER is not output");
+	cr_assert_not(io->ops->tapped(io, COM1 + 7, (uint8_t[]){ 0 }, 1));
 }
 
 Test(devices, uart_loopback_answers_linux_probe)
@@ -155,17 +157,57 @@ Test(devices, i8042_answers_probe_and_reset_ends_the_vm)
 	cr_assert(strstr(km_vm_end_message(vm), "i8042"));
 }
 
-Test(devices, pci_host_bridge_has_an_empty_bus)
+Test(devices, pci_host_bridge_and_a_device_on_bus_0)
 {
+	struct km_pci_dev dev = { .vendor = 0x1af4,
+				  .device = 0x1001,
+				  .subsys_vendor = 0x1af4,
+				  .subsys_id = 2,
+				  .class_rev = 0x01000000,
+				  .io_base = 0xc040,
+				  .io_size = 0x40,
+				  .irq = 10 };
+	struct km_pci_irq irqs[4];
+	struct km_err err = { 0 };
+
 	/* Linux's pci_check_type1(): the address register must read back. */
 	fake_outl(vm, 0xcf8, 0x80000000);
 	cr_assert_eq(fake_inl(vm, 0xcf8), 0x80000000);
 	fake_outb(vm, 0xcfb, 0x01);
 	cr_assert_eq(fake_inl(vm, 0xcf8), 0x01000000);
+	/* 00.0 is a host bridge (pci_sanity_check()), 01.0 is empty. */
 	fake_outl(vm, 0xcf8, 0x80000000);
-	cr_assert_eq(fake_inl(vm, 0xcfc), 0xffffffff, "no device at 00.0");
+	cr_assert_eq(fake_inl(vm, 0xcfc), 0x12378086);
+	fake_outl(vm, 0xcf8, 0x80000008);
+	cr_assert_eq(fake_inl(vm, 0xcfc) >> 8, 0x060000);
 	fake_outl(vm, 0xcf8, 0x80000800);
 	cr_assert_eq(fake_inl(vm, 0xcfc), 0xffffffff, "no device at 01.0");
+
+	cr_assert_eq(km_pci_add(vm, &dev, &err), 1, "%s", err.msg);
+	cr_assert_eq(fake_inl(vm, 0xcfc), 0x10011af4);
+	fake_outl(vm, 0xcf8, 0x8000082c);
+	cr_assert_eq(fake_inl(vm, 0xcfc), 0x00021af4, "subsystem: virtio ID");
+	/* BAR0: its fixed I/O address; a size probe answers the size. */
+	fake_outl(vm, 0xcf8, 0x80000810);
+	cr_assert_eq(fake_inl(vm, 0xcfc), 0xc041);
+	fake_outl(vm, 0xcfc, 0xffffffff);
+	cr_assert_eq(fake_inl(vm, 0xcfc), 0xffffffc1);
+	fake_outl(vm, 0xcfc, 0x1234);
+	cr_assert_eq(fake_inl(vm, 0xcfc), 0xc041, "the BAR moved");
+	/* Interrupt line (writable) and pin INTA. */
+	fake_outl(vm, 0xcf8, 0x8000083c);
+	cr_assert_eq(fake_inl(vm, 0xcfc) & 0xffff, 0x010a);
+	/* Other functions and buses are empty. */
+	fake_outl(vm, 0xcf8, 0x80000900);
+	cr_assert_eq(fake_inl(vm, 0xcfc), 0xffffffff);
+	fake_outl(vm, 0xcf8, 0x80010800);
+	cr_assert_eq(fake_inl(vm, 0xcfc), 0xffffffff);
+
+	cr_assert_eq(km_pci_irqs(vm, irqs, 4), 1);
+	cr_assert_eq(irqs[0].slot, 1);
+	cr_assert_eq(irqs[0].irq, 10);
+	dev.io_base = 0xc050; /* not aligned to its size */
+	cr_assert_eq(km_pci_add(vm, &dev, &err), -EINVAL);
 }
 
 Test(devices, overlapping_or_too_many_ranges_are_refused)
