@@ -12,6 +12,7 @@
 # the kernel survived, the module unloads afterwards, and the log holds the
 # two expected oopses and nothing else (no WARNING, no other BUG).
 set -euo pipefail
+. "$(dirname "$0")/lab-hold.sh"
 
 gate=${1:?usage: fault.sh KMOD_GATE TEST_OUTDIR}
 out=${2:?usage: fault.sh KMOD_GATE TEST_OUTDIR}
@@ -25,7 +26,14 @@ fail() {
 	dmesg | sed -n "/$marker/,\$p" >&2
 	exit 1
 }
-log() { dmesg | sed -n "/$marker/,\$p"; }
+# The log since the marker, read whole (grep -q on a pipe would end it early
+# and pipefail would count the writer's SIGPIPE as a failure).
+log() {
+	local all
+	all=$(dmesg)
+	sed -n "/$marker/,\$p" <<<"$all"
+}
+has() { local l; l=$(log); grep -q -- "$1" <<<"$l"; }
 ms() { echo $(($(date +%s%N) / 1000000)); }
 
 "$KEMARI_SRC/kmod/kbuild.sh" --check "$out" ||
@@ -35,20 +43,20 @@ ms() { echo $(($(date +%s%N) / 1000000)); }
 [ "$(cat /sys/devices/system/cpu/cpu1/online)" = 1 ] || fail "CPU 1 is not online"
 echo "$marker" >/dev/kmsg
 
-modprobe kvm_amd
+kvm_ready "$gate" || fail "kvm_amd and the held VM"
 timeout 60 insmod "$ko" || fail "insmod $ko"
-log | grep -q "TEST BUILD" || fail "the load message does not say TEST BUILD"
+has "TEST BUILD" || fail "the load message does not say TEST BUILD"
 
 t=$(ms)
 timeout 150 "$gate" fault || fail "kmod-gate fault"
 echo "fault checks: $(($(ms) - t)) ms"
 [ "$(cat /sys/devices/system/cpu/cpu1/online)" = 1 ] || fail "CPU 1 was not brought back"
 
-log | grep -q "CPU 1 taken offline after the fault" || fail "no offline message"
+has "CPU 1 taken offline after the fault" || fail "no offline message"
 n=$(log | grep -c "VM fenced, owner notified" || true)
 [ "$n" = 2 ] || fail "$n containment messages, expected 2"
-log | grep -q "BUG: kernel NULL pointer dereference" || fail "no NULL oops"
-log | grep -q "general protection fault" || fail "no GP oops"
+has "BUG: kernel NULL pointer dereference" || fail "no NULL oops"
+has "general protection fault" || fail "no GP oops"
 if log | grep -E 'WARNING:|BUG:|soft lockup|refcount_t' |
 	grep -v 'BUG: kernel NULL pointer dereference'; then
 	fail "the kernel log shows more than the two deliberate faults"

@@ -8,6 +8,7 @@
 # load/unload cycles with VMs running (kmod-gate cycles), and fails on any
 # WARNING/BUG/Oops in dmesg or a W/D taint.
 set -euo pipefail
+. "$(dirname "$0")/lab-hold.sh"
 
 gate=${1:?usage: gate.sh KMOD_GATE OUTDIR [CYCLES]}
 out=${2:?usage: gate.sh KMOD_GATE OUTDIR [CYCLES]}
@@ -53,8 +54,8 @@ echo "$marker" >/dev/kmsg
 taint0=$(cat /proc/sys/kernel/tainted)
 
 t=$(ms)
-modprobe kvm_amd
-echo "kvm_amd: $(($(ms) - t)) ms"
+kvm_ready "$gate" || fail "kvm_amd and the held VM"
+echo "kvm_amd and the held VM: $(($(ms) - t)) ms"
 t=$(ms)
 bounded 60 "insmod $ko" insmod "$ko"
 echo "insmod: $(($(ms) - t)) ms"

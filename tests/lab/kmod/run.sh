@@ -28,7 +28,13 @@ fail() {
 ms() { echo $(($(date +%s%N) / 1000000)); }
 since() { echo $(($(ms) - $1)); }
 loaded() { [ -d /sys/module/kemari ]; }
-dmesg_has() { dmesg | sed -n "/$marker/,\$p" | grep -q -- "$1"; }
+# Read whole: grep -q would close the pipe early, and pipefail would count
+# the writer's SIGPIPE as a failure.
+dmesg_has() {
+	local all
+	all=$(dmesg | sed -n "/$marker/,\$p")
+	grep -q -- "$1" <<<"$all"
+}
 
 assert_gone() {
 	! loaded || fail "$1: /sys/module/kemari still exists"

@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+"""Check kmod-bench's JSON lines: the five cases, each with its fields,
+positive times, min <= median, and the floor's ratio exactly 1."""
+import json
+import sys
+
+CASES = ["absent", "unregistered", "untapped", "tapped_self", "tapped_other",
+         "wakeup_rtt"]
+FIELDS = ("bench", "case", "exits", "rounds", "us_per_exit_p50",
+          "us_per_exit_min", "ratio_p50")
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+if [r.get("case") for r in rows] != CASES:
+    sys.exit("FAIL: cases %r, expected %r" % ([r.get("case") for r in rows], CASES))
+for r in rows:
+    missing = [f for f in FIELDS if f not in r]
+    if missing:
+        sys.exit("FAIL: %s lacks %r" % (r["case"], missing))
+    if not 0 < r["us_per_exit_min"] <= r["us_per_exit_p50"]:
+        sys.exit("FAIL: %s: times out of order: %r" % (r["case"], r))
+    if not r["ratio_p50"] > 0:
+        sys.exit("FAIL: %s: ratio %r" % (r["case"], r["ratio_p50"]))
+if rows[0]["ratio_p50"] != 1:
+    sys.exit("FAIL: the floor's ratio is %r, not 1" % rows[0]["ratio_p50"])
+if rows[0]["rounds"] != 2 * rows[1]["rounds"]:
+    sys.exit("FAIL: the floor is not measured before and after the module")
+print("kmod-bench: PASS (%s)" % ", ".join(
+    "%s %.2f" % (r["case"], r["ratio_p50"]) for r in rows))
