@@ -10,8 +10,9 @@ PKGS=(
 	build-essential cmake pkg-config git clang clang-format libclang-rt-14-dev
 	# tests
 	libcriterion-dev python3 jq
-	# cluster tests: xmllint (OCF meta-data), groff and man (man pages)
-	libxml2-utils groff-base man-db
+	# cluster tests: xmllint (OCF meta-data), groff and man (man pages),
+	# pacemaker (the OCF agent under a real cluster manager)
+	libxml2-utils groff-base man-db pacemaker pacemaker-cli-utils
 	# cluster
 	corosync libcorosync-common-dev libcpg-dev libquorum-dev libvotequorum-dev
 	libcmap-dev libcfg-dev libqb-dev libsystemd-dev libconfig-dev libjson-c-dev
@@ -45,9 +46,11 @@ echo "deps.sh: installing ${#missing[@]} packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# corosync's package enables and starts a default instance; kemari's tests
-# run their own instances in namespaces, so the stock one must not hold the
-# default IPC sockets.
-if command -v systemctl >/dev/null && systemctl is-active -q corosync 2>/dev/null; then
-	systemctl stop corosync || true
-fi
+# corosync's and pacemaker's packages enable and start default instances;
+# kemari's tests run their own in namespaces, so the stock ones must not hold
+# the default IPC sockets.
+for svc in pacemaker corosync; do
+	if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then
+		systemctl stop "$svc" || true
+	fi
+done

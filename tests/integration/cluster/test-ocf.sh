@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# ocf:kemari:vm checked as ocf-tester does (pacemaker is not installed
-# here): meta-data is valid XML with the promotable actions, and every
+# ocf:kemari:vm checked as ocf-tester does (cluster-pacemaker runs it under
+# real pacemaker): meta-data is valid XML with the promotable actions, and every
 # action returns the OCF exit code it must, against a running pair.
 . "$(dirname "$0")/pair.sh"
 RA=$KEMARI_SRC/config/ocf/vm

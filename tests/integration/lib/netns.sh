@@ -40,10 +40,11 @@
 #   kmns_log MSG / kmns_fail MSG  timestamped message / message, dump, exit 1
 #   kmns_dump                print the tail of every host's logs
 #   kmns_teardown            the EXIT trap: stop every process started here
-#                            (by PID), run $KMNS_TEARDOWN_HOOK, delete the
-#                            namespaces (the veths go with them), remove
-#                            $KMNS_DIR (kept when KMNS_KEEP=1); dumps the
-#                            logs on failure
+#                            (by PID, then anything still running in the
+#                            test's namespaces), run $KMNS_TEARDOWN_HOOK,
+#                            delete the namespaces (the veths go with
+#                            them), remove $KMNS_DIR (kept when
+#                            KMNS_KEEP=1); dumps the logs on failure
 #
 # Variables: KMNS_DIR (work directory), KMNS_HOSTS (names in order),
 # KMNS_ADDR[name], KMNS_NODEID[name], KMNS_TOKEN, KMNS_KEEP, and
@@ -358,6 +359,13 @@ kmns_teardown() {
 	done
 	for p in "${_KMNS_PIDS[@]}" "${_KMNS_HOLDERS[@]}"; do
 		_kmns_alive "$p" && kill -KILL "$p" 2>/dev/null
+	done
+	# Whatever those left behind (a daemon's children, orphaned when it
+	# was killed) still runs in this test's own namespaces.
+	for ns in "${_KMNS_NETNS[@]}"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$p" 2>/dev/null
+		done
 	done
 	wait 2>/dev/null
 	if [ -n "$KMNS_TEARDOWN_HOOK" ] && [ -n "$KMNS_DIR" ]; then
