@@ -7,8 +7,8 @@
  *
  * One JSON object per line and dirty-set size; see docs/performance.md.
  *   replicator-bench [--scale F] [--pages N] [--no-auth-lines]
- *		      [--transport tcp|rdma] [--addr A] [--from SRC]
- *		      [--mem-pages N]
+ *		      [--max-pages N] [--transport tcp|rdma] [--addr A]
+ *		      [--from SRC] [--mem-pages N]
  *
  * Over RDMA the floor is one chain of plain RDMA WRITEs of the raw pages
  * (gathered, at most the device's SGE limit per WRITE, the last one WITH
@@ -330,40 +330,50 @@ static void rdma_floor_child(uint32_t pages, int wfd)
 	}
 }
 
+static int rf_fail(const char *what)
+{
+	fprintf(stderr, "bench: RDMA floor: %s: %s\n", what, strerror(errno));
+	return -EIO;
+}
+
 static int rdma_floor_connect(struct rfloor *f, const struct guest *g, int port)
 {
+	/* 16 SGEs: what most NICs take, and what the transport uses. */
 	struct ibv_qp_init_attr attr = {
 		.cap = { .max_send_wr = RF_MAX_WR,
 			 .max_recv_wr = 4,
-			 .max_send_sge = 32,
+			 .max_send_sge = 16,
 			 .max_recv_sge = 1 },
 	};
 	struct rdma_conn_param param = { .rnr_retry_count = 7,
 					 .retry_count = 7 };
-	struct ibv_device_attr da;
 	struct rdma_addrinfo *res;
 	struct rf_info info;
 	char p[16];
 
 	snprintf(p, sizeof(p), "%d", port);
 	res = rf_resolve(opt.addr, p, false);
-	if (!res || rdma_create_ep(&f->id, res, NULL, NULL))
-		return -EIO;
+	if (!res)
+		return rf_fail("rdma_getaddrinfo");
+	if (rdma_create_ep(&f->id, res, NULL, &attr)) {
+		rdma_freeaddrinfo(res);
+		return rf_fail("rdma_create_ep");
+	}
 	rdma_freeaddrinfo(res);
-	if (!ibv_query_device(f->id->verbs, &da) && da.max_sge < 32)
-		attr.cap.max_send_sge = (uint32_t)da.max_sge;
-	f->max_sge = (int)attr.cap.max_send_sge;
-	if (rdma_create_qp(f->id, NULL, &attr))
-		return -EIO;
+	f->max_sge = 16;
 	f->mem_mr =
 		rdma_reg_msgs(f->id, g->mem, (size_t)mem_pages * KM_PAGE_SIZE);
 	f->ack_mr = rdma_reg_msgs(f->id, &f->ack, 1);
 	f->sge = calloc(mem_pages, sizeof(*f->sge));
-	if (!f->mem_mr || !f->ack_mr || !f->sge ||
-	    rdma_post_recv(f->id, NULL, &f->ack, 1, f->ack_mr) ||
-	    rdma_connect(f->id, &param) || !f->id->event ||
+	if (!f->mem_mr || !f->ack_mr || !f->sge)
+		return rf_fail("memory registration");
+	if (rdma_post_recv(f->id, NULL, &f->ack, 1, f->ack_mr))
+		return rf_fail("rdma_post_recv");
+	if (rdma_connect(f->id, &param))
+		return rf_fail("rdma_connect");
+	if (!f->id->event ||
 	    f->id->event->param.conn.private_data_len < sizeof(info))
-		return -EIO;
+		return rf_fail("no buffer address in the accept");
 	memcpy(&info, f->id->event->param.conn.private_data, sizeof(info));
 	f->raddr = info.addr;
 	f->rkey = info.rkey;
@@ -552,14 +562,25 @@ static int start_peers(struct guest *g, uint32_t pages, bool auth,
 	return 0;
 }
 
-static void stop_peers(struct peers *pe)
+static void stop_peers(struct peers *pe, bool failed)
 {
+	/* A child still waiting for a connection would never exit. */
+	if (failed && pe->sec > 0)
+		kill(pe->sec, SIGKILL);
+	/*
+	 * The RDMA floor's receiver blocks on its completion queue only (the
+	 * simplest code) and never sees the disconnect: always stop it.
+	 */
+	if (pe->flo > 0)
+		kill(pe->flo, SIGKILL);
 	km_primary_destroy(pe->p);
 	if (pe->ffd >= 0)
 		close(pe->ffd);
 	rdma_floor_close(&pe->rf);
-	waitpid(pe->sec, NULL, 0);
-	waitpid(pe->flo, NULL, 0);
+	if (pe->sec > 0)
+		waitpid(pe->sec, NULL, 0);
+	if (pe->flo > 0)
+		waitpid(pe->flo, NULL, 0);
 }
 
 /* Interleave: kemari epoch, floor transfer, same page set for both. */
@@ -573,6 +594,8 @@ static int measure(struct guest *g, uint32_t pages, unsigned int iters,
 	int r;
 
 	r = iov ? start_peers(g, pages, auth, &pe) : -ENOMEM;
+	if (getenv("KM_BENCH_DEBUG"))
+		fprintf(stderr, "bench: peers started: %d\n", r);
 	for (i = 0; !r && i < warm + iters; i++) {
 		uint64_t a, b;
 
@@ -586,6 +609,9 @@ static int measure(struct guest *g, uint32_t pages, unsigned int iters,
 				    tcp_floor_once(pe.ffd, g, pages, iov) :
 				    rdma_floor_once(&pe.rf, g, pages);
 		b = now_ns() - t0;
+		if (getenv("KM_BENCH_DEBUG"))
+			fprintf(stderr, "bench: %u: %d %llu %llu\n", i, r,
+				(unsigned long long)a, (unsigned long long)b);
 		if (i >= warm) {
 			res->pause[res->n] = a;
 			res->floor[res->n++] = b;
@@ -596,7 +622,7 @@ static int measure(struct guest *g, uint32_t pages, unsigned int iters,
 			pe.p ? km_primary_strerror(pe.p) : "start failed");
 	if (pe.p)
 		km_primary_stats(pe.p, &res->st);
-	stop_peers(&pe);
+	stop_peers(&pe, r != 0);
 	free(iov);
 	return r;
 }
@@ -620,7 +646,7 @@ int main(int argc, char **argv)
 	static struct result res;
 	struct guest g = { .rng = 0x9e3779b97f4a7c15ull };
 	double scale = 1.0;
-	uint32_t only = 0;
+	uint32_t only = 0, max_pages = UINT32_MAX;
 	bool auth_lines = true;
 	unsigned int i, a;
 
@@ -642,6 +668,9 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--from") &&
 			 i + 1 < (unsigned int)argc)
 			opt.from = argv[++i];
+		else if (!strcmp(argv[i], "--max-pages") &&
+			 i + 1 < (unsigned int)argc)
+			max_pages = (uint32_t)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--mem-pages") &&
 			 i + 1 < (unsigned int)argc)
 			mem_pages = (uint32_t)atoi(argv[++i]) & ~63u;
@@ -649,7 +678,7 @@ int main(int argc, char **argv)
 			opt.ops = NULL;
 		if (!opt.ops || mem_pages < 16384) {
 			fprintf(stderr,
-				"usage: %s [--scale F] [--pages N] [--no-auth-lines] [--transport tcp|rdma] [--addr A] [--from SRC] [--mem-pages N>=16384]\n",
+				"usage: %s [--scale F] [--pages N] [--max-pages N] [--no-auth-lines] [--transport tcp|rdma] [--addr A] [--from SRC] [--mem-pages N>=16384]\n",
 				argv[0]);
 			return 2;
 		}
@@ -665,7 +694,7 @@ int main(int argc, char **argv)
 		g.perm[i] = i;
 	for (a = 0; a <= (auth_lines ? 1u : 0u); a++) {
 		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-			if (only && sizes[i] != only)
+			if ((only && sizes[i] != only) || sizes[i] > max_pages)
 				continue;
 			memset(&res, 0, sizeof(res));
 			if (measure(&g, sizes[i], iterations(sizes[i], scale),

@@ -59,8 +59,8 @@
 #include "transport.h"
 
 #define SBUF_SIZE (64u << 10)
-#define NSEND 8u
-#define NRECV 32u
+#define NSEND 16u
+#define NRECV 64u
 #define SQ_DEPTH 256u
 #define WRQ_MAX 32u /* work requests gathered before one post */
 #define MAX_SGE 16u
@@ -157,6 +157,7 @@ struct rdma_conn {
 	uint32_t rgrant; /* last grant received */
 	uint32_t credits; /* received, not yet taken */
 	bool rused, rstale;
+	bool no_place; /* page data went inline this turn */
 };
 
 static struct rdma_conn *to_rc(struct km_transport *t)
@@ -638,39 +639,52 @@ static int on_recv(struct rdma_conn *c, uint32_t idx, uint32_t len)
 	return 0;
 }
 
-/* Copy (or find in place) up to @len stream bytes from the queue head. */
+/* Move past consumed and transport-only records of the queue head. */
+static void skip_done(struct rdma_conn *c, struct rmsg *h, struct km__rrec *r)
+{
+	const uint8_t *m = c->rbuf + (size_t)h->idx * SBUF_SIZE;
+	size_t next;
+
+	while (h->pos < h->len) {
+		/* Validated on arrival: cannot fail here. */
+		km__rrec_next(m, h->len, h->pos, c->tgt_len, r, &next);
+		if ((r->type == KM_RREC_DATA || r->type == KM_RREC_PLACED) &&
+		    h->done < r->len)
+			return;
+		h->pos = next;
+		h->done = 0;
+	}
+}
+
+/*
+ * Copy (or find in place) up to @len stream bytes from the queue head. A
+ * message is given back to the receive queue as soon as it is used up,
+ * so the queue only ever holds bytes still to be read.
+ */
 static size_t take(struct rdma_conn *c, uint8_t *buf, size_t len)
 {
 	struct rmsg *h = &c->rq[c->rq_head];
 	const uint8_t *m = c->rbuf + (size_t)h->idx * SBUF_SIZE;
 	const uint8_t *src;
 	struct km__rrec r;
-	size_t next, n = 0;
+	size_t n = 0;
 
-	while (h->pos < h->len) {
-		/* Validated on arrival: cannot fail here. */
-		km__rrec_next(m, h->len, h->pos, c->tgt_len, &r, &next);
-		if (r.type != KM_RREC_DATA && r.type != KM_RREC_PLACED) {
-			h->pos = next;
-			continue;
-		}
-		if (h->done == r.len) {
-			h->pos = next;
-			h->done = 0;
-			continue;
-		}
+	skip_done(c, h, &r);
+	if (h->pos < h->len) {
 		n = r.len - h->done < len ? (size_t)(r.len - h->done) : len;
 		if (r.type == KM_RREC_DATA) {
 			src = m + h->pos + KM_RREC_HDR + h->done;
 		} else {
 			src = c->tgt + r.off + h->done;
-			c->tgt_used = true;
 		}
+		/* Page data (placed or not) used the staging grant. */
+		if (r.type == KM_RREC_PLACED || (r.key & KM_RREC_PAGE_DATA))
+			c->tgt_used = true;
 		/* Page data received where it was placed costs nothing. */
 		if (src != buf)
 			memmove(buf, src, n);
 		h->done += n;
-		break;
+		skip_done(c, h, &r);
 	}
 	if (h->pos >= h->len)
 		repost_head(c);
@@ -684,9 +698,10 @@ static int rdma_recv(struct km_transport *t, void *buf, size_t len)
 	uint8_t *p = buf;
 	int r;
 
-	/* An answer arrived after this grant was written to: it is spent. */
+	/* An answer arrived after this grant was used: it is spent. */
 	if (c->rused)
 		c->rstale = true;
+	c->no_place = false;
 	while (len) {
 		if (c->rq_n) {
 			size_t n = take(c, p, len);
@@ -864,9 +879,10 @@ static int put_rec(struct rdma_conn *c, const struct km__rrec *rec,
 	return 0;
 }
 
-static int put_data(struct rdma_conn *c, const uint8_t *p, size_t len)
+static int put_data(struct rdma_conn *c, const uint8_t *p, size_t len,
+		    uint32_t key)
 {
-	struct km__rrec rec = { .type = KM_RREC_DATA };
+	struct km__rrec rec = { .type = KM_RREC_DATA, .key = key };
 	size_t got;
 	uint8_t *m;
 	int r;
@@ -911,6 +927,8 @@ static int grant_ok(struct rdma_conn *c, size_t len, bool *ok)
 	int r;
 
 	*ok = false;
+	if (c->no_place)
+		return 0;
 	while (c->have_region && c->rstale && !c->credits && !c->rq_n) {
 		r = msg_post(c);
 		r = r ?: cq_drain(c);
@@ -1009,7 +1027,21 @@ static int rdma_sendv(struct km_transport *t, const struct iovec *iov,
 			r = grant_ok(c, len, &ok);
 		if (r)
 			break;
-		r = ok ? put_placed(c, p, len, s) : put_data(c, p, len);
+		if (ok) {
+			r = put_placed(c, p, len, s);
+			continue;
+		}
+		/*
+		 * Page data that cannot be placed goes inline, marked: the
+		 * peer's engine stages it too, so it spends the grant like
+		 * placed data, and nothing more may be placed in this turn
+		 * (it could land on what was just staged).
+		 */
+		if (s) {
+			c->rused = c->have_region;
+			c->no_place = true;
+		}
+		r = put_data(c, p, len, s ? KM_RREC_PAGE_DATA : 0);
 	}
 	return r ?: msg_post(c);
 }

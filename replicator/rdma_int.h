@@ -8,7 +8,9 @@
  *
  *   u16 magic "KR" | u16 type | u32 key | u64 off | u64 len
  *
- *   DATA    len bytes of the stream follow inline (headers, meta, blobs)
+ *   DATA    len bytes of the stream follow inline (headers, meta, blobs);
+ *           key bit 0 (KM_RREC_PAGE_DATA): page data that could not be
+ *           placed, which the receiver's engine stages all the same
  *   PLACED  len bytes of the stream were put by RDMA WRITE at offset off
  *           of the receiver's target region (page data), before this SEND
  *   REGION  the target region: key = rkey, off = address, len = size;
@@ -28,6 +30,7 @@
 
 #define KM_RREC_MAGIC 0x524bu /* "KR" */
 #define KM_RREC_HDR 24u
+#define KM_RREC_PAGE_DATA 0x1u /* DATA key: page data sent inline */
 
 enum km_rrec_type {
 	KM_RREC_DATA = 1,
