@@ -5,7 +5,9 @@
  *
  * Corosync going away (CS_ERR_LIBRARY from a dispatch, corosync restarted
  * under us) is a loss of membership, never a reason to exit: every handle
- * is closed, the VMs are told, and a timer reconnects once a second.
+ * is closed, the VMs are told, and a timer reconnects: after 100 ms, then
+ * doubling up to once a second (corosync started together with kemarid is
+ * usually there within the first few tries).
  */
 #include <errno.h>
 #include <poll.h>
@@ -19,6 +21,7 @@
 #include "kemarid_int.h"
 
 #define RECONNECT_MS 1000
+#define RECONNECT_FIRST_MS 100
 #define RETRY_ATTEMPTS 8
 
 /*
@@ -76,17 +79,22 @@ static void read_nodelist(struct kd *kd)
 {
 	char key[128], *name;
 	uint32_t i, id;
+	cs_error_t e;
 
 	kd->n_nodes = 0;
+
 	for (i = 0; i < KD_MAX_NODES; i++) {
 		snprintf(key, sizeof(key), "nodelist.node.%u.nodeid", i);
-		if (cmap_get_uint32(kd->cmap, key, &id) != CS_OK)
+		CS_RETRY(e, cmap_get_uint32(kd->cmap, key, &id));
+		if (e != CS_OK)
 			break;
 		snprintf(key, sizeof(key), "nodelist.node.%u.name", i);
-		if (cmap_get_string(kd->cmap, key, &name) != CS_OK) {
+		CS_RETRY(e, cmap_get_string(kd->cmap, key, &name));
+		if (e != CS_OK) {
 			snprintf(key, sizeof(key),
 				 "nodelist.node.%u.ring0_addr", i);
-			if (cmap_get_string(kd->cmap, key, &name) != CS_OK)
+			CS_RETRY(e, cmap_get_string(kd->cmap, key, &name));
+			if (e != CS_OK)
 				continue;
 		}
 		kd->nodes[kd->n_nodes].nodeid = id;
@@ -100,9 +108,11 @@ static void read_quorum_settings(struct kd *kd)
 {
 	uint8_t two_node = 0;
 	char *provider = NULL;
+	cs_error_t e;
 
-	cmap_get_string(kd->cmap, "quorum.provider", &provider);
-	cmap_get_uint8(kd->cmap, "quorum.two_node", &two_node);
+	CS_RETRY(e, cmap_get_string(kd->cmap, "quorum.provider", &provider));
+	CS_RETRY(e, cmap_get_uint8(kd->cmap, "quorum.two_node", &two_node));
+	(void)e; /* absent keys are answered by the defaults above */
 	qb_log(LOG_INFO, "corosync: %u nodes in nodelist, quorum provider %s%s",
 	       kd->n_nodes, provider ? provider : "none",
 	       two_node ? ", two_node" : "");
@@ -417,6 +427,14 @@ static void disconnect(struct kd *kd)
 	kd->members = 0;
 }
 
+static uint64_t reconnect_ns(const struct kd *kd)
+{
+	unsigned int shift = kd->reconnects > 4 ? 4 : kd->reconnects;
+	uint64_t ms = (uint64_t)RECONNECT_FIRST_MS << shift;
+
+	return (ms > RECONNECT_MS ? RECONNECT_MS : ms) * QB_TIME_NS_IN_MSEC;
+}
+
 static void reconnect(void *data)
 {
 	struct kd *kd = data;
@@ -435,9 +453,9 @@ static void reconnect(void *data)
 		qb_log(LOG_WARNING,
 		       "cannot connect to corosync (%s): retrying every %d ms",
 		       strerror(-r), RECONNECT_MS);
-	kd->reconnect_armed = !qb_loop_timer_add(
-		kd->loop, QB_LOOP_MED, RECONNECT_MS * QB_TIME_NS_IN_MSEC, kd,
-		reconnect, &kd->reconnect_timer);
+	kd->reconnect_armed =
+		!qb_loop_timer_add(kd->loop, QB_LOOP_MED, reconnect_ns(kd), kd,
+				   reconnect, &kd->reconnect_timer);
 }
 
 void kd_cs_lost(struct kd *kd)
@@ -450,11 +468,11 @@ void kd_cs_lost(struct kd *kd)
 		kd_ipc_publish_node(kd);
 	}
 	if (!kd->reconnect_armed) {
+		kd->reconnect_armed = !qb_loop_timer_add(kd->loop, QB_LOOP_MED,
+							 reconnect_ns(kd), kd,
+							 reconnect,
+							 &kd->reconnect_timer);
 		kd->reconnects++;
-		kd->reconnect_armed =
-			!qb_loop_timer_add(kd->loop, QB_LOOP_MED,
-					   RECONNECT_MS * QB_TIME_NS_IN_MSEC,
-					   kd, reconnect, &kd->reconnect_timer);
 	}
 }
 

@@ -102,6 +102,7 @@ int kd_config_reload(struct kd *kd, char *msg, size_t len)
 	size_t i;
 	int r;
 
+	sd_notify(0, "RELOADING=1");
 	r = km_config_load(kd->config_path, &cfg, &err);
 	if (r) {
 		km_config_error_format(&err, msg, len);
@@ -130,10 +131,12 @@ int kd_config_reload(struct kd *kd, char *msg, size_t len)
 	kd_log_set_debug(kd->foreground, kd->debug_forced || cfg->debug);
 	qb_log(LOG_NOTICE, "configuration %s reloaded: %s", kd->config_path,
 	       msg);
+	sd_notify(0, "READY=1");
 	return 0;
 
 err_log:
 	qb_log(LOG_WARNING, "configuration reload refused: %s", msg);
+	sd_notify(0, "READY=1");
 	return r;
 }
 

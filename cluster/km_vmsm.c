@@ -113,7 +113,8 @@ static void stale_stop(struct km_vmsm *sm, struct km_vmsm_actions *act,
 	sm->conn = KM_CONN_STANDALONE;
 	sm->repl = KM_REPL_OFF;
 	sm->generation = peer_generation;
-	act->flags |= KM_ACT_PERSIST | KM_ACT_BROADCAST;
+	/* The aftermath of a failover: keep the log leading up to it. */
+	act->flags |= KM_ACT_PERSIST | KM_ACT_BROADCAST | KM_ACT_BLACKBOX;
 	backend(act, sm, KM_BACKEND_STOP);
 }
 

@@ -19,6 +19,14 @@ event_time() {
 	date -d "${line%% *}" +%s.%N
 }
 
+# Time (epoch seconds) of the last line of node $1's kemarid log matching
+# $2 (the log stamps milliseconds).
+log_time() {
+	local line
+	line=$(grep -- "$2" "$W/$1/kemarid.log" | tail -1) || return 1
+	date -d "${line:0:19}" +%s.%N
+}
+
 failover() {
 	local p=$1 s=$2 gen kill_t detect_t fenced_t primary_t
 	gen=$(field "$p" web1 generation)
@@ -36,11 +44,18 @@ failover() {
 		fail "promoted before the fence completed"
 	[ "$(field "$s" web1 generation)" = $((gen + 1)) ] || fail "generation not bumped"
 	ls "$W/$s/blackbox/"kemarid-web1-*.fdata > /dev/null 2>&1 || fail "no blackbox dump"
+	# The decision: from the handler's exit 7 reaching kemarid to the
+	# promote it asks of the backend.
+	decided_t=$(log_time "$s" "fence-peer handler for $p exited 7") &&
+		promote_t=$(log_time "$s" "backend command: promote") ||
+		fail "no fence or promote line in $s's log"
 	log "failover $p -> $s: detection $(ms "$kill_t" "$detect_t") ms," \
 	    "fence done +$(ms "$detect_t" "$fenced_t") ms (delay $FENCE_DELAY_MS)," \
+	    "promotion decided $(ms "$decided_t" "$promote_t") ms after the fence result," \
 	    "Primary +$(ms "$fenced_t" "$primary_t") ms;" \
 	    "kill to Primary $(ms "$kill_t" "$primary_t") ms (bound $BOUND_MS)"
-	echo "$(ms "$kill_t" "$detect_t") $(ms "$kill_t" "$primary_t")" >> "$W/timings"
+	echo "$(ms "$kill_t" "$detect_t") $(ms "$kill_t" "$primary_t")" \
+	     "$(ms "$decided_t" "$promote_t")" >> "$W/timings"
 	[ "$(ms "$kill_t" "$primary_t")" -le "$BOUND_MS" ] || fail "failover slower than $BOUND_MS ms"
 	grep -q "unprotected" <(ctl "$s" status web1) || true
 	is "$s" web1 protected no || fail "new Primary claims protection"
@@ -63,6 +78,7 @@ for i in $(seq 1 "$REPS"); do
 	failover "$p" "$s"
 	t=$p p=$s s=$t
 done
-awk '{ d += $1; t += $2; n++ } END {
-	printf "SUMMARY %d failovers: detection avg %d ms, kill to Primary avg %d ms\n", n, d / n, t / n }' "$W/timings"
+awk '{ d += $1; t += $2; c += $3; n++ } END {
+	printf "SUMMARY %d failovers: detection avg %d ms, decision avg %d ms, kill to Primary avg %d ms\n",
+		n, d / n, c / n, t / n }' "$W/timings"
 log "PASS"

@@ -55,5 +55,6 @@ status_of alpha web1 | grep -q "stopping our stale copy" || fail "reason: $(stat
 grep -qx role=Secondary "$S" && grep -qx replica=Outdated "$S" && grep -qx generation=2 "$S" ||
 	fail "state file after the stop: $(cat "$S")"
 is beta web1 role Primary || fail "beta lost its role"
+ls "$W"/alpha/blackbox/kemarid-web1-*.fdata > /dev/null 2>&1 || fail "no blackbox on alpha"
 log "(b) beta promoted over a broken fence; alpha's kemarid came back, stopped its stale copy: Secondary, Outdated"
 log "PASS"

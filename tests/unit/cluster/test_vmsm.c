@@ -690,6 +690,7 @@ Test(vmsm, restart_primary_after_peer_promoted_stops_its_copy)
 	cr_assert_eq(nodes[0].sm.generation, 2);
 	cr_assert(strstr(nodes[0].sm.reason, "stopping our stale copy"), "%s",
 		  nodes[0].sm.reason);
+	cr_assert_eq(nodes[0].blackboxes, 1, "the stop is a failover's end");
 	cr_assert_eq(nodes[1].sm.role, KM_ROLE_PRIMARY);
 	cr_assert_eq(send_ev(1, KM_EV_ADMIN_REPROTECT), 0, "%s",
 		     nodes[1].sm.reason);
