@@ -340,6 +340,23 @@ void kd_ipc_set_group(struct kd *kd)
 		       kd->cfg->ipc_group);
 }
 
+/* As `drbdsetup events2` on `drbdadm down`: VMs first, then the node. */
+void kd_ipc_publish_destroy(struct kd *kd)
+{
+	struct km_ipc_event ev = { .kind = KM_EVENT_DESTROY,
+				   .object = KM_OBJ_VM };
+	size_t i;
+
+	kd_node_snapshot(kd, &ev.node);
+	for (i = 0; i < kd->n_vms; i++) {
+		kd_vm_snapshot(&kd->vms[i], &ev.vm);
+		broadcast(kd, &ev);
+	}
+	memset(&ev.vm, 0, sizeof(ev.vm));
+	ev.object = KM_OBJ_NODE;
+	broadcast(kd, &ev);
+}
+
 int kd_ipc_init(struct kd *kd)
 {
 	int r;

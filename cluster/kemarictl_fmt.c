@@ -178,6 +178,20 @@ static const char *kind_name(uint32_t k)
 				       "change";
 }
 
+/* Like events2's, a destroy line names the object and nothing else. */
+static void destroy_event(FILE *f, const struct km_ipc_event *ev, bool ts)
+{
+	stamp(f, ev->usec, ts);
+	if (ev->object == KM_OBJ_NODE) {
+		fprintf(f, "destroy node name:%s\n", ev->node.name);
+		return;
+	}
+	fprintf(f, "destroy peer name:%s peer-node:%s\n", ev->vm.name,
+		ev->vm.peer);
+	stamp(f, ev->usec, ts);
+	fprintf(f, "destroy vm name:%s\n", ev->vm.name);
+}
+
 static void node_event(FILE *f, const struct km_ipc_event *ev, bool ts)
 {
 	const struct km_ipc_node *n = &ev->node, *o = &seen_node;
@@ -282,7 +296,9 @@ bool kc_print_event(FILE *f, const struct km_ipc_event *ev, bool timestamps)
 		fflush(f);
 		return false;
 	}
-	if (ev->object == KM_OBJ_NODE)
+	if (ev->kind == KM_EVENT_DESTROY)
+		destroy_event(f, ev, timestamps);
+	else if (ev->object == KM_OBJ_NODE)
 		node_event(f, ev, timestamps);
 	else
 		vm_event(f, ev, timestamps);

@@ -149,12 +149,31 @@ static int32_t on_hangup(int32_t sig, void *data)
 	return 0;
 }
 
-static int32_t on_signal(int32_t sig, void *data)
+static void stop_loop(void *data)
 {
 	struct kd *kd = data;
 
-	qb_log(LOG_NOTICE, "signal %d: shutting down (VMs keep running)", sig);
 	qb_loop_stop(kd->loop);
+}
+
+/*
+ * Subscribers are told that every object goes away, and given a moment to
+ * read it: a client that sees the connection close first stops reading.
+ */
+#define STOP_GRACE_MS 200
+
+static int32_t on_signal(int32_t sig, void *data)
+{
+	struct kd *kd = data;
+	qb_loop_timer_handle t;
+
+	qb_log(LOG_NOTICE, "signal %d: shutting down (VMs keep running)", sig);
+	sd_notify(0, "STOPPING=1");
+	kd_ipc_publish_destroy(kd);
+	if (qb_loop_timer_add(kd->loop, QB_LOOP_HIGH,
+			      STOP_GRACE_MS * QB_TIME_NS_IN_MSEC, kd, stop_loop,
+			      &t))
+		qb_loop_stop(kd->loop);
 	return 0;
 }
 
@@ -242,7 +261,6 @@ static int run(struct kd *kd, const struct opts *o)
 		   kd->node[0] ? kd->node : "unknown", kd->n_vms);
 	watchdog_kick(kd);
 	qb_loop_run(kd->loop);
-	sd_notify(0, "STOPPING=1");
 
 err_cs:
 	kd_vms_exit(kd);

@@ -145,6 +145,8 @@ void kd_ipc_exit(struct kd *kd);
 void kd_ipc_publish_vm(struct kd *kd, struct kd_vm *vm);
 /* kd_ipc_publish_node() - tell subscribers membership/quorum changed. */
 void kd_ipc_publish_node(struct kd *kd);
+/* kd_ipc_publish_destroy() - kemarid stops: every object goes away. */
+void kd_ipc_publish_destroy(struct kd *kd);
 /* kd_node_snapshot() - this node's membership as kemarictl shows it. */
 void kd_node_snapshot(const struct kd *kd, struct km_ipc_node *out);
 

@@ -125,6 +125,11 @@ kill "$(pid_of beta kemarid)"
 wait "$(pid_of beta kemarid)" 2>/dev/null
 KEMARID_ENV="NOTIFY_SOCKET=$W/notify WATCHDOG_USEC=1000000" kemarid_start beta
 wait_for 15 node_quorate beta || fail "beta's kemarid did not come back"
+# beta's event stream saw its kemarid go, as events2 sees `drbdadm down`.
+grep -q "destroy peer name:web1 peer-node:alpha$" "$W/events" &&
+	grep -q "destroy vm name:web1$" "$W/events" &&
+	grep -q "destroy node name:beta$" "$W/events" ||
+	fail "no destroy lines: $(tail -5 "$W/events")"
 sleep 3
 grep -q " READY=1$" "$W/notify.out" || { cat "$W/notify.out"; fail "no READY=1"; }
 grep -q " STATUS=node beta, 1 VM(s)$" "$W/notify.out" || fail "no STATUS"
