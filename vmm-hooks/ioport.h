@@ -41,6 +41,8 @@ struct km_ioport_ops {
 	size_t (*save)(struct km_ioport *io, void *buf, size_t cap);
 	/* Load what save() wrote; -EINVAL if @len is not what it wrote. */
 	int (*restore)(struct km_ioport *io, const void *buf, size_t len);
+	/* One line of counters for kemari-vmm's summary (NULL: none). */
+	void (*describe)(struct km_ioport *io, char *buf, size_t len);
 	/* Free @io->priv; called once by km_vm_destroy(). */
 	void (*destroy)(struct km_ioport *io);
 };

@@ -330,6 +330,15 @@ static void print_stats(const struct km_vm *vm)
 		"kemari-vmm: %llu device-dirty pages (guest RAM "
 		"the VMM's devices wrote)\n",
 		(unsigned long long)km_dirty_count(&vm->dirty));
+	for (i = 0; i < vm->nioports; i++) {
+		struct km_ioport *io = (struct km_ioport *)&vm->ioports[i];
+		char line[256];
+
+		if (!io->ops->describe)
+			continue;
+		io->ops->describe(io, line, sizeof(line));
+		fprintf(stderr, "kemari-vmm: %s\n", line);
+	}
 }
 
 static void print_rips(struct km_vm *vm)

@@ -8,6 +8,7 @@
 #include "virtio.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -441,6 +442,23 @@ static int virtio_restore(struct km_ioport *io, const void *buf, size_t len)
 	return 0;
 }
 
+static void virtio_describe(struct km_ioport *io, char *buf, size_t len)
+{
+	struct km_virtio *v = io->priv;
+	size_t n;
+
+	pthread_mutex_lock(&v->lock);
+	n = (size_t)snprintf(buf, len,
+			     "%s at %#x (IRQ %u): status %#x, %llu notifies, "
+			     "%llu chains returned",
+			     v->ops->name, v->io_base, v->irq, v->status,
+			     (unsigned long long)v->notifies,
+			     (unsigned long long)v->requests);
+	if (v->ops->describe && n < len)
+		v->ops->describe(v, buf + n, len - n);
+	pthread_mutex_unlock(&v->lock);
+}
+
 static void virtio_destroy(struct km_ioport *io)
 {
 	struct km_virtio *v = io->priv;
@@ -458,6 +476,7 @@ static const struct km_ioport_ops virtio_ops = {
 	.tapped = virtio_tapped,
 	.save = virtio_save,
 	.restore = virtio_restore,
+	.describe = virtio_describe,
 	.destroy = virtio_destroy,
 };
 

@@ -83,6 +83,8 @@ struct km_virtio_dev_ops {
 	bool (*has_output)(struct km_virtio *v, unsigned int q);
 	/* The driver reset the device (status 0); lock held. */
 	void (*reset)(struct km_virtio *v);
+	/* Append the device's own counters to @buf (may be NULL). */
+	void (*describe)(struct km_virtio *v, char *buf, size_t len);
 	/* Free the device's own state (from the ioport's destroy). */
 	void (*destroy)(struct km_virtio *v);
 };

@@ -20,6 +20,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -157,6 +158,18 @@ static void *rx_main(void *arg)
 	return NULL;
 }
 
+static void net_describe(struct km_virtio *v, char *buf, size_t len)
+{
+	struct net *n = v->dev;
+
+	snprintf(buf, len, "; rx %llu packets (%llu dropped), tx %llu",
+		 (unsigned long long)__atomic_load_n(&n->rx_packets,
+						     __ATOMIC_RELAXED),
+		 (unsigned long long)__atomic_load_n(&n->rx_dropped,
+						     __ATOMIC_RELAXED),
+		 (unsigned long long)n->tx_packets);
+}
+
 static void net_destroy(struct km_virtio *v)
 {
 	struct net *n = v->dev;
@@ -174,6 +187,7 @@ static const struct km_virtio_dev_ops net_ops = {
 	.name = "virtio-net",
 	.notify = net_notify,
 	.has_output = net_has_output,
+	.describe = net_describe,
 	.destroy = net_destroy,
 };
 
