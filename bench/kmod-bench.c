@@ -8,8 +8,7 @@
  * boot, with the module unloaded at the start (it loads and unloads KO
  * itself), it measures the time per exit for:
  *
- *   absent        the module not loaded (before loading and after
- *                 unloading; both halves form the floor)
+ *   absent        the module not loaded (the floor)
  *   unregistered  loaded, the VM not registered
  *   untapped      registered, the port not tapped
  *   tapped_self   tapped; the vCPU thread reads the event and acks it
@@ -21,8 +20,9 @@
  * cross-thread wake-ups without KVM (two threads ping-ponging through
  * eventfds, blocking in poll() and read() as the agent and the vCPU do).
  *
- * The loaded cases are interleaved round by round so drift hits all of
- * them alike. One JSON object per line (json-c): per case the median and
+ * Each round measures every case once, the floor first with the module
+ * unloaded, then loads it for the rest and unloads it again, so drift of
+ * the shared host hits all cases alike. One JSON object per line (json-c): per case the median and
  * minimum microseconds per exit over the rounds, the median's ratio to the
  * floor's median and the minimum's ratio to the floor's minimum.
  */
@@ -45,7 +45,7 @@
 
 #define PORT 0xf0
 #define MEM_SIZE (1u << 20)
-#define MAX_ROUNDS 64
+#define MAX_ROUNDS 64 /* each loads and unloads the module once */
 
 extern const uint8_t bench_guest[], bench_guest_end[];
 
@@ -74,7 +74,7 @@ static const char *const case_name[NCASES] = {
 };
 
 struct sample_set {
-	double us[2 * MAX_ROUNDS];
+	double us[MAX_ROUNDS];
 	int n;
 };
 
@@ -252,6 +252,14 @@ static void unload(void)
 		fail("unloading the module", errno);
 }
 
+static void settle(struct lab_vm *vm, int exits)
+{
+	struct timespec ts = { 0, 300 * 1000000L };
+
+	nanosleep(&ts, NULL);
+	plain(vm, exits / 10 + 1);
+}
+
 static void print_case(enum bench_case c, struct sample_set *s, double floor,
 		       double floor_min, int exits)
 {
@@ -328,34 +336,53 @@ int main(int argc, char **argv)
 	plain(&vs, exits / 10 + 1);
 	plain(&vo, exits / 10 + 1);
 
-	for (int i = 0; i < rounds; i++)
-		s[ABSENT].us[s[ABSENT].n++] = plain(&vu, exits);
-
-	load(ko);
-	r = km_gate_open(NULL, &gate);
-	if (r)
-		fail("/dev/kemari", -r);
-	if (km_gate_register(gate, vn.vm_fd, &other, 1, 0, &a_untapped) ||
-	    km_gate_register(gate, vs.vm_fd, &tapped, 1, 0, &a_self) ||
-	    km_gate_register(gate, vo.vm_fd, &tapped, 1, 0, &a_other))
-		fail("register", EPROTO);
+	/*
+	 * Every round measures the floor with the module unloaded, then loads
+	 * it and measures the other cases: load and unload each round, so the
+	 * floor sees the same drift of the shared host as the rest.
+	 */
 	for (int i = 0; i < rounds; i++) {
-		s[UNREGISTERED].us[s[UNREGISTERED].n++] = plain(&vu, exits);
-		s[UNTAPPED].us[s[UNTAPPED].n++] = plain(&vn, exits);
-		s[TAPPED_SELF].us[s[TAPPED_SELF].n++] =
-			self_acked(&vs, a_self, exits);
-		s[TAPPED_OTHER].us[s[TAPPED_OTHER].n++] =
-			other_acked(&vo, a_other, exits);
-		s[WAKEUP_RTT].us[s[WAKEUP_RTT].n++] = wakeup_rtt(exits);
-	}
-	km_gate_unregister(a_untapped);
-	km_gate_unregister(a_self);
-	km_gate_unregister(a_other);
-	km_gate_close(gate);
-	unload();
-
-	for (int i = 0; i < rounds; i++)
+		/*
+		 * Load and unload patch kernel text and leave RCU work behind:
+		 * let that settle before measuring, then warm up.
+		 */
+		settle(&vu, exits);
 		s[ABSENT].us[s[ABSENT].n++] = plain(&vu, exits);
+		load(ko);
+		settle(&vu, exits);
+		r = km_gate_open(NULL, &gate);
+		if (r)
+			fail("/dev/kemari", -r);
+		if (km_gate_register(gate, vn.vm_fd, &other, 1, 0,
+				     &a_untapped) ||
+		    km_gate_register(gate, vs.vm_fd, &tapped, 1, 0, &a_self) ||
+		    km_gate_register(gate, vo.vm_fd, &tapped, 1, 0, &a_other))
+			fail("register", EPROTO);
+		/* Rotated each round: no case always runs first after load. */
+		for (int k = 0; k < WAKEUP_RTT; k++) {
+			enum bench_case bc =
+				UNREGISTERED + (i + k) % WAKEUP_RTT;
+			struct sample_set *ss = &s[bc];
+
+			if (bc == UNREGISTERED)
+				ss->us[ss->n++] = plain(&vu, exits);
+			else if (bc == UNTAPPED)
+				ss->us[ss->n++] = plain(&vn, exits);
+			else if (bc == TAPPED_SELF)
+				ss->us[ss->n++] =
+					self_acked(&vs, a_self, exits);
+			else if (bc == TAPPED_OTHER)
+				ss->us[ss->n++] =
+					other_acked(&vo, a_other, exits);
+			else
+				ss->us[ss->n++] = wakeup_rtt(exits);
+		}
+		km_gate_unregister(a_untapped);
+		km_gate_unregister(a_self);
+		km_gate_unregister(a_other);
+		km_gate_close(gate);
+		unload();
+	}
 
 	floor = median(&s[ABSENT]); /* sorts: s[ABSENT].us[0] is the minimum */
 	for (c = 0; c < NCASES; c++)
