@@ -13,9 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "boot.h"
 #include "console.h"
+#include "statefile.h"
 #include "vm.h"
 
 #define DEFAULT_CMDLINE                                   \
@@ -24,7 +27,9 @@
 
 struct opts {
 	const char *kernel, *initrd, *cmdline, *raw, *serial, *kvm_path;
-	const char *tap_log;
+	const char *tap_log, *save, *restore;
+	unsigned long save_at;
+	bool mem_given, cpus_given;
 	uint64_t raw_addr;
 	unsigned long timeout;
 	struct km_vm_config vm;
@@ -46,6 +51,9 @@ static const struct option long_opts[] = {
 	{ "timeout", required_argument, NULL, 'T' },
 	{ "disk", required_argument, NULL, 'd' },
 	{ "net", required_argument, NULL, 'n' },
+	{ "save", required_argument, NULL, 'S' },
+	{ "save-at", required_argument, NULL, 'A' },
+	{ "restore", required_argument, NULL, 'R' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -59,7 +67,10 @@ static void usage(FILE *f)
 	      "                  [--tap SPEC] [--tap-log FILE] "
 	      "[--kvm-device PATH]\n"
 	      "                  [--disk PATH[,ro]]... [--net tap:IFNAME[,mac=MAC]]\n"
+	      "                  [--save FILE --save-at N]\n"
 	      "       kemari-vmm --raw IMAGE [--raw-addr ADDR] [...]\n"
+	      "       kemari-vmm --restore FILE [--disk ...] [--net ...] "
+	      "[...]\n"
 	      "  --kernel      a Linux bzImage with a 64-bit entry point\n"
 	      "  --initrd      an initramfs, placed at the top of RAM\n"
 	      "  --cmdline     kernel command line (default: " DEFAULT_CMDLINE
@@ -80,6 +91,11 @@ static void usage(FILE *f)
 	      "(up to 3; ,ro: read-only)\n"
 	      "  --net         a virtio-net device on an existing TAP "
 	      "interface\n"
+	      "  --save        at the N-th tapped exit (--save-at), write the "
+	      "whole VM to FILE\n"
+	      "                and stop before that I/O\n"
+	      "  --restore     run the VM saved in FILE (same --disk and --net "
+	      "as when saved)\n"
 	      "  --timeout     fail if the guest still runs after SEC "
 	      "seconds\n"
 	      "  --kvm-device  the KVM device (default /dev/kvm)\n"
@@ -233,6 +249,7 @@ static int parse_one(struct opts *o, int c, char *arg)
 		o->tap_log = arg;
 		return 0;
 	case 'm':
+		o->mem_given = true;
 		if (parse_size(arg, &o->vm.mem_size) < 0)
 			return bad("--memory '%s' is not a size; use e.g. 256M "
 				   "or 1G",
@@ -243,6 +260,7 @@ static int parse_one(struct opts *o, int c, char *arg)
 			return bad("--cpus '%s' is not a number from 1 to 8",
 				   arg);
 		o->vm.ncpus = v;
+		o->cpus_given = true;
 		return 0;
 	case 'a':
 		if (parse_uint(arg, 0xffff, &v) < 0)
@@ -259,6 +277,18 @@ static int parse_one(struct opts *o, int c, char *arg)
 	case 't':
 		if (km_tap_policy_parse(&o->tap, arg, &err) < 0)
 			return bad("--tap: %s", err.msg);
+		return 0;
+	case 'S':
+		o->save = arg;
+		return 0;
+	case 'R':
+		o->restore = arg;
+		return 0;
+	case 'A':
+		if (parse_uint(arg, 1ul << 40, &o->save_at) < 0 || !o->save_at)
+			return bad("--save-at '%s' is not a tapped-exit count "
+				   "from 1",
+				   arg);
 		return 0;
 	case 'd':
 		return parse_disk(o, arg);
@@ -293,12 +323,23 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 	if (optind < argc)
 		return bad("unexpected argument '%s'; see kemari-vmm --help",
 			   argv[optind]);
+	if (!!o->save != !!o->save_at)
+		return bad("%s", "--save FILE and --save-at N go together");
+	if (o->restore) {
+		if (o->kernel || o->raw || o->initrd || o->cmdline ||
+		    o->mem_given || o->cpus_given)
+			return bad("%s",
+				   "--restore takes the VM from its file: "
+				   "no --kernel, --raw, --initrd, "
+				   "--cmdline, --memory or --cpus");
+		return 0;
+	}
 	if (!o->kernel == !o->raw)
 		return bad("%s",
 			   o->kernel ?
 				   "give --kernel or --raw, not both" :
 				   "nothing to boot: give --kernel BZIMAGE (or "
-				   "--raw IMAGE)");
+				   "--raw IMAGE, or --restore FILE)");
 	if (o->raw && (o->initrd || o->cmdline))
 		return bad("%s", "--initrd and --cmdline need --kernel, not "
 				 "--raw");
@@ -352,6 +393,41 @@ static void print_rips(struct km_vm *vm)
 				(unsigned long long)rip);
 }
 
+struct hook_ctx {
+	FILE *log;
+	const char *save;
+	unsigned long save_at, seen;
+	bool saved;
+	double save_ms;
+	struct km_err err;
+};
+
+/* --tap-log and --save: record, and at the N-th tapped exit save and stop. */
+static int cli_hook(struct km_vcpu *vcpu, const struct km_tap_event *ev,
+		    void *opaque)
+{
+	struct hook_ctx *h = opaque;
+	struct timespec t0, t1;
+	int r;
+
+	if (h->log) {
+		r = km_tap_log_hook(vcpu, ev, h->log);
+		if (r)
+			return r;
+	}
+	if (!h->save || ++h->seen != h->save_at)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = km_statefile_save(vcpu->vm, h->save, &h->err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	h->save_ms =
+		(t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	if (r == 0)
+		h->saved = true;
+	/* Either way the VM stops here, before the I/O. */
+	return r ? r : 1;
+}
+
 static int load_image(const struct opts *o, struct km_boot_image *img,
 		      struct km_err *err)
 {
@@ -368,53 +444,98 @@ static int load_image(const struct opts *o, struct km_boot_image *img,
 	return r;
 }
 
-static int run_vm(struct opts *o, struct km_boot_image *img, struct km_err *err)
+/* The VM from --restore's file, or booted from @img. */
+static int prepare(struct km_vm *vm, const struct opts *o,
+		   struct km_boot_image *img, int state_fd,
+		   const struct km_statefile_hdr *hdr, struct km_err *err)
 {
-	FILE *log = NULL;
+	struct timespec t0, t1;
+	int r;
+
+	if (!o->restore)
+		return km_boot_setup(vm, img, err);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = km_statefile_load(vm, state_fd, hdr, err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (r == 0)
+		fprintf(stderr,
+			"kemari-vmm: restored %s (%llu MiB, %u vCPUs) in "
+			"%.0f ms\n",
+			o->restore, (unsigned long long)(hdr->mem_size >> 20),
+			hdr->ncpus,
+			(t1.tv_sec - t0.tv_sec) * 1e3 +
+				(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	return r;
+}
+
+static int run_vm(struct opts *o, struct km_boot_image *img, int state_fd,
+		  const struct km_statefile_hdr *hdr, struct km_err *err)
+{
+	struct hook_ctx h = { .save = o->save, .save_at = o->save_at };
 	struct km_vm *vm;
 	int r;
 
 	if (o->tap_log) {
-		log = fopen(o->tap_log, "we");
-		if (!log) {
+		h.log = fopen(o->tap_log, "we");
+		if (!h.log) {
 			km_err_set(err, "--tap-log %s: %s", o->tap_log,
 				   strerror(errno));
 			return 1;
 		}
-		setvbuf(log, NULL, _IOLBF, 0);
+		setvbuf(h.log, NULL, _IOLBF, 0);
 	}
 	o->vm.kvm_path = o->kvm_path;
 	vm = km_vm_create(&o->vm, err);
 	r = 1;
 	if (!vm)
 		goto err_close_log;
-	km_vm_set_tap(vm, &o->tap, log ? km_tap_log_hook : NULL, log);
-	if (km_boot_setup(vm, img, err) < 0)
+	km_vm_set_tap(vm, &o->tap, h.log || h.save ? cli_hook : NULL, &h);
+	if (prepare(vm, o, img, state_fd, hdr, err) < 0)
 		goto err_destroy;
 	km_vm_set_timeout(vm, o->timeout);
 	r = km_vm_run(vm) == 0 ? 0 : 2;
-	fprintf(stderr, "kemari-vmm: %s\n", km_vm_end_message(vm));
+	if (h.saved) {
+		fprintf(stderr,
+			"kemari-vmm: saved the VM to %s at tapped exit %lu "
+			"in %.0f ms and stopped before that I/O\n",
+			o->save, o->save_at, h.save_ms);
+		r = 0;
+	} else {
+		fprintf(stderr, "kemari-vmm: %s\n", km_vm_end_message(vm));
+	}
+	if (h.err.msg[0])
+		fprintf(stderr, "kemari-vmm: %s\n", h.err.msg);
 	if (r)
 		print_rips(vm);
 	print_stats(vm);
 err_destroy:
 	km_vm_destroy(vm);
 err_close_log:
-	if (log)
-		fclose(log);
+	if (h.log)
+		fclose(h.log);
 	return r;
 }
 
 int main(int argc, char **argv)
 {
-	struct km_boot_image img;
+	struct km_boot_image img = { 0 };
+	struct km_statefile_hdr hdr = { 0 };
 	struct km_err err = { 0 };
 	struct opts o = { 0 };
-	int r, fd = -1;
+	int r, fd = -1, state_fd = -1;
 
 	r = parse_opts(&o, argc, argv);
 	if (r)
 		return r > 0 ? (usage(stdout), 0) : 1;
+	if (o.restore) {
+		state_fd = km_statefile_open(o.restore, &hdr, &err);
+		if (state_fd < 0) {
+			fprintf(stderr, "kemari-vmm: %s\n", err.msg);
+			return 1;
+		}
+		o.vm.mem_size = hdr.mem_size;
+		o.vm.ncpus = hdr.ncpus;
+	}
 	if (o.vm.mem_size < KM_MEM_MIN || o.vm.mem_size > KM_MEM_MAX ||
 	    o.vm.mem_size % KM_PAGE_SIZE) {
 		fprintf(stderr,
@@ -423,7 +544,14 @@ int main(int argc, char **argv)
 			KM_MEM_MIN >> 20, KM_MEM_MAX >> 20);
 		return 1;
 	}
-	if (load_image(&o, &img, &err) < 0) {
+	for (unsigned int i = 0; i < o.vm.ndisks; i++)
+		if (km_virtio_blk_check(&o.vm.disks[i], &err) < 0) {
+			fprintf(stderr, "kemari-vmm: %s\n", err.msg);
+			if (state_fd >= 0)
+				close(state_fd);
+			return 1;
+		}
+	if (!o.restore && load_image(&o, &img, &err) < 0) {
 		fprintf(stderr, "kemari-vmm: %s\n", err.msg);
 		km_boot_release(&img);
 		return 1;
@@ -431,11 +559,13 @@ int main(int argc, char **argv)
 	r = 1;
 	if (km_console_open(o.serial, &fd, &err) == 0) {
 		o.vm.console_fd = fd;
-		r = run_vm(&o, &img, &err);
+		r = run_vm(&o, &img, state_fd, &hdr, &err);
 		km_console_close(fd);
 	}
 	if (err.msg[0])
 		fprintf(stderr, "kemari-vmm: %s\n", err.msg);
+	if (state_fd >= 0)
+		close(state_fd);
 	km_boot_release(&img);
 	return r;
 }

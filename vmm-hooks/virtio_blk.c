@@ -216,6 +216,42 @@ static const struct km_virtio_dev_ops blk_ops = {
 	.destroy = blk_destroy,
 };
 
+/* Open and check the backing file: a regular file of whole sectors. */
+static int open_disk(const struct km_virtio_blk_cfg *cfg, struct stat *sb,
+		     struct km_err *err)
+{
+	int fd, r;
+
+	fd = open(cfg->path, (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		km_err_set(err, "cannot open the disk %s: %s", cfg->path,
+			   strerror(errno));
+		return r;
+	}
+	if (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode) ||
+	    sb->st_size < (off_t)SECTOR) {
+		km_err_set(err,
+			   "the disk %s must be a regular file of at least "
+			   "512 bytes",
+			   cfg->path);
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
+
+int km_virtio_blk_check(const struct km_virtio_blk_cfg *cfg, struct km_err *err)
+{
+	struct stat sb;
+	int fd = open_disk(cfg, &sb, err);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
 int km_virtio_blk_init(struct km_vm *vm, const struct km_virtio_blk_cfg *cfg,
 		       struct km_err *err)
 {
@@ -241,22 +277,10 @@ int km_virtio_blk_init(struct km_vm *vm, const struct km_virtio_blk_cfg *cfg,
 	if (!b)
 		return -ENOMEM;
 	b->read_only = cfg->read_only;
-	b->fd = open(cfg->path,
-		     (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	b->fd = open_disk(cfg, &sb, err);
 	if (b->fd < 0) {
-		r = -errno;
-		km_err_set(err, "cannot open the disk %s: %s", cfg->path,
-			   strerror(errno));
+		r = b->fd;
 		goto err_free;
-	}
-	if (fstat(b->fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_size < (off_t)SECTOR) {
-		r = -EINVAL;
-		km_err_set(err,
-			   "the disk %s must be a regular file of at least "
-			   "512 bytes",
-			   cfg->path);
-		goto err_close;
 	}
 	b->sectors = (uint64_t)sb.st_size / SECTOR;
 	config.capacity = b->sectors;

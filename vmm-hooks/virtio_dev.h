@@ -32,6 +32,14 @@ struct km_virtio_blk_cfg {
 	uint8_t irq;
 };
 
+/*
+ * km_virtio_blk_check() - whether @cfg->path would do as a disk (opens it
+ * as km_virtio_blk_init() would); 0 or -errno with @err set. For
+ * reporting user errors before KVM is opened.
+ */
+int km_virtio_blk_check(const struct km_virtio_blk_cfg *cfg,
+			struct km_err *err);
+
 /* km_virtio_blk_init() - a virtio-blk device; 0 or -errno with @err set. */
 int km_virtio_blk_init(struct km_vm *vm, const struct km_virtio_blk_cfg *cfg,
 		       struct km_err *err);

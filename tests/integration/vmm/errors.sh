@@ -112,6 +112,33 @@ expect 1 "--serial 'tty' is not understood" --kernel "$good" --serial tty $nokvm
 expect 1 "--serial unix:$tmp/nosock: cannot connect" --kernel "$good" --serial "unix:$tmp/nosock" $nokvm
 expect 1 "--serial file:$tmp/nodir/x: cannot open the file" --kernel "$good" --serial "file:$tmp/nodir/x" $nokvm
 expect 1 "--initrd and --cmdline need --kernel" --raw "$tmp/raw.bin" --initrd "$good"
+
+echo "== disks, NIC, save and restore"
+expect 1 "cannot open the disk $tmp/none.img: No such file" --kernel "$good" --disk "$tmp/none.img" $nokvm
+expect 1 "the disk $tmp/short must be a regular file of at least 512 bytes" \
+	--kernel "$good" --disk "$good" --disk "$tmp/short" $nokvm
+expect 1 "cannot open the disk $tmp: Is a directory" --kernel "$good" --disk "$tmp" $nokvm
+expect 1 "more than 3 --disk options" --kernel "$good" --disk a --disk b --disk c --disk d
+expect 1 "--disk 'a,b' is not PATH or PATH,ro" --kernel "$good" --disk a,b
+expect 1 "--net 'eth0' is not tap:IFNAME" --kernel "$good" --net eth0
+expect 1 "is not mac=XX:XX:XX:XX:XX:XX (a unicast address)" \
+	--kernel "$good" --net tap:kt0,mac=01:00:00:00:00:01
+expect 1 "only one --net is supported" --kernel "$good" --net tap:a --net tap:b
+expect 1 "--save FILE and --save-at N go together" --kernel "$good" --save "$tmp/s"
+expect 1 "--save-at '0' is not a tapped-exit count" --kernel "$good" --save "$tmp/s" --save-at 0
+expect 1 "--restore takes the VM from its file" --restore "$tmp/s" --kernel "$good"
+expect 1 "--restore takes the VM from its file" --restore "$tmp/s" --memory 64M
+expect 1 "cannot open the state file $tmp/none" --restore "$tmp/none"
+expect 1 "$tmp/empty is not a kemari-vmm state file (too short)" --restore "$tmp/empty"
+expect 1 "$tmp/random is not a kemari-vmm state file (magic" --restore "$tmp/random"
+# A header announcing 2 MiB of RAM and 1 KiB of state in a 40-byte file.
+head -c 40 /dev/zero >"$tmp/state"
+put "$tmp/state" 0 4b4d5646010000000000200000000000010000000000000000040000
+expect 1 "$tmp/state: 40 bytes, its header announces 2098216" --restore "$tmp/state"
+put "$tmp/state" 4 02
+expect 1 "state file version 2 flags 0 is not version 1" --restore "$tmp/state"
+put "$tmp/state" 4 01 && put "$tmp/state" 8 0000000001000000
+expect 1 "a VM of 4294967296 bytes, 1 vCPUs and a 1024-byte state is out of range" --restore "$tmp/state"
 expect 0 "" --help
 grep -q "usage: kemari-vmm --kernel" "$tmp/out" ||
 	{ echo "FAIL: --help printed no usage"; failures=$((failures + 1)); }

@@ -24,14 +24,17 @@ lab_kvm_ready
 base="console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1"
 base+=" i8042.noaux i8042.nomux i8042.nopnp rdinit=/init"
 
-# boot NAME CPUS EXTRA_CMDLINE: run the VM, fill $tmp/NAME.{marker,err,rc}.
+# boot NAME CPUS EXTRA_CMDLINE [OPTION...]: run the VM, fill
+# $tmp/NAME.{marker,err,rc}. CPUS "restore": the options name a state file.
 boot() {
-	local name=$1 cpus=$2 t0
+	local name=$1 cpus=$2 extra=$3 t0
+	local -a how=(--kernel "$kernel" --initrd "$tmp/initrd.cpio"
+		--cmdline "$base $extra" --memory 256M --cpus "$cpus")
+	shift 3
+	[ "$cpus" != restore ] || how=()
 	t0=$(date +%s%N)
 	set +e
-	"$vmm" --kernel "$kernel" --initrd "$tmp/initrd.cpio" \
-		--cmdline "$base $3" --memory 256M --cpus "$cpus" \
-		--timeout 200 --serial stdout 2>"$tmp/$name.err" |
+	"$vmm" "${how[@]}" "$@" --timeout 200 --serial stdout 2>"$tmp/$name.err" |
 		while IFS= read -r line; do
 		# Strip CR here: a filter like tr would buffer the pipe and
 		# the marker's time would be taken at the VM's exit instead.
@@ -65,3 +68,18 @@ boot poweroff 1 "quiet kemari.end=poweroff"
 grep -q 'halted every vCPU with interrupts disabled' "$tmp/poweroff.err" ||
 	fail "poweroff run: the VM did not end as a guest poweroff"
 echo "PASS: the guest's poweroff ended the VM cleanly"
+
+# The command line's whole-VM file: save at the 12,000th console byte
+# (about halfway through boot), then run on from the file in a new process.
+boot save 2 "" --save "$tmp/vm.state" --save-at 12000
+[ "$(cat "$tmp/save.rc")" -eq 0 ] || fail "save run: kemari-vmm exited with $(cat "$tmp/save.rc")"
+[ ! -f "$tmp/save.marker" ] || fail "save run: the guest got to userspace before the save"
+grep -q 'saved the VM to .* at tapped exit 12000' "$tmp/save.err" ||
+	fail "save run: no state file written"
+echo "state file: $(stat -c %s "$tmp/vm.state") bytes"
+boot restored restore "" --restore "$tmp/vm.state"
+[ -f "$tmp/restored.marker" ] || fail "restored run: no marker"
+grep -q 'cpus=2 ' "$tmp/restored.marker" || fail "restored run: not 2 vCPUs"
+[ "$(cat "$tmp/restored.rc")" -eq 0 ] ||
+	fail "restored run: kemari-vmm exited with $(cat "$tmp/restored.rc")"
+echo "PASS: --save at a tapped exit and --restore in a new process boot on to userspace"
