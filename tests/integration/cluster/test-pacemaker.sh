@@ -8,7 +8,10 @@
 # (kemarid fences by itself), and web1 as a promotable clone. Checks:
 # pacemaker starts both instances and promotes one (the agent's promotion
 # scores), kemarid runs the VM there in Lockstep; a ban of the promoted
-# role moves it with a lossless switchover; no failed actions.
+# role moves it with a lossless switchover; no failed actions. Last, kemarid
+# fails over by itself (a drill): pacemaker's next monitor of the old
+# promoted instance fails (it expected 8), and pacemaker settles on
+# kemarid's placement without acting against the VM.
 . "$(dirname "$0")/pair.sh"
 for t in pacemakerd crm_mon crm_resource crm_master xmllint; do
 	command -v "$t" > /dev/null || fail "$t not found: run scripts/deps.sh"
@@ -137,6 +140,27 @@ grep -q "$p demote web1" "$W/backend.log" || fail "no demote on $p"
 [ -e "$W/fence.log" ] && fail "something was fenced"
 log "ban: promoted role moved $p -> $s by a switchover in $(ms "$t0" "$t1") ms, no failed actions"
 on alpha crm_resource --clear --resource web1-clone > /dev/null 2>&1
+
+failures() { mon_xml | xmllint --xpath 'count(//failures/failure)' - 2>/dev/null; }
+t0=$(now)
+ctl "$s" drill web1 > /dev/null || fail "drill on $s"
+is "$p" web1 role Primary || fail "kemarid did not fail over to $p"
+wait_for 30 promoted_is "$p" || fail "pacemaker did not settle on $p"
+t1=$(now)
+[ "$(failures)" = 1 ] || fail "expected one failed monitor, have $(failures)"
+mon_xml | xmllint --xpath "//failures/failure[@node='$s'][@exitstatus='ok']" - \
+	> /dev/null 2>&1 || fail "the failure is not $s's monitor returning ok"
+grep -c "$p promote web1" "$W/backend.log" | grep -qx 2 ||
+	fail "pacemaker acted on the VM: $(tail -4 "$W/backend.log")"
+actions=$(wc -l < "$W/backend.log")
+on alpha crm_resource --cleanup --resource web1-clone > /dev/null 2>&1
+wait_for 20 no_failures || fail "failures left after cleanup"
+wait_for 20 promoted_is "$p" || fail "the cleanup moved the promoted role"
+[ "$(wc -l < "$W/backend.log")" = "$actions" ] ||
+	fail "the cleanup acted on the VM: $(tail -2 "$W/backend.log")"
+is "$p" web1 role Primary || fail "kemarid's Primary changed"
+log "kemarid's own failover $s -> $p: pacemaker settled on $p in" \
+    "$(ms "$t0" "$t1") ms after one failed monitor on $s (cleared by --cleanup)"
 
 # Leave nothing to pacemaker's own shutdown (it would move the VM): it
 # stops monitoring, then exits.
