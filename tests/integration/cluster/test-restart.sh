@@ -10,6 +10,8 @@
 #     kemarid comes back, its probe finds the VM still running, but the
 #     peer's higher generation makes it stop its stale copy and come back
 #     an Outdated Secondary, never a Primary.
+# (c) A state file that cannot be read: the VM comes up Outdated at
+#     generation 0, so only a resync from the peer can make it UpToDate.
 FENCE_DELAY_MS=4000
 . "$(dirname "$0")/pair.sh"
 
@@ -57,4 +59,17 @@ grep -qx role=Secondary "$S" && grep -qx replica=Outdated "$S" && grep -qx gener
 is beta web1 role Primary || fail "beta lost its role"
 ls "$W"/alpha/blackbox/kemarid-web1-*.fdata > /dev/null 2>&1 || fail "no blackbox on alpha"
 log "(b) beta promoted over a broken fence; alpha's kemarid came back, stopped its stale copy: Secondary, Outdated"
+
+# (c)
+kmns_stop "$(pid_of alpha kemarid)"
+printf 'generation=7x\nrole=Primary\n' > "$S"
+kemarid_start alpha
+wait_for 15 node_quorate alpha || fail "alpha's kemarid did not come back"
+grep -q "state file $S is unreadable (Invalid argument): starting Outdated at generation 0" \
+	"$W/alpha/kemarid.log" || fail "unreadable state file not reported"
+is alpha web1 role Secondary && is alpha web1 replica Outdated || fail "alpha: $(status_of alpha web1)"
+ctl beta reprotect web1 > /dev/null || fail "reprotect onto alpha"
+wait_for 20 lockstep beta || fail "no Lockstep after the resync"
+grep -qx generation=2 "$S" && grep -qx replica=UpToDate "$S" || fail "state after resync: $(cat "$S")"
+log "(c) unreadable state file: Outdated at generation 0, resynced from beta to generation 2"
 log "PASS"
