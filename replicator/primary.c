@@ -27,17 +27,51 @@ static bool page_is_zero(const uint8_t *page)
 	return !acc;
 }
 
-static void absorb(struct km_primary *p, const void *buf, size_t len)
+static void hash_drain(struct km_primary *p)
 {
-	XXH3_64bits_update(p->xxh, buf, len);
-	if (p->cfg.data_auth)
-		crypto_generichash_update(&p->mac, buf, len);
+	unsigned int i;
+
+	for (i = 0; i < p->nhq; i++) {
+		const struct km__hq *q = &p->hq[i];
+
+		if (q->what & KM_HQ_XXH)
+			XXH3_64bits_update(p->xxh, q->buf, q->len);
+		if (q->what & KM_HQ_MAC)
+			crypto_generichash_update(&p->mac, q->buf, q->len);
+	}
+	p->nhq = 0;
+	p->hq_bytes = 0;
 }
 
+static void hash_later(struct km_primary *p, const void *buf, size_t len,
+		       unsigned int what)
+{
+	if (!len || !what)
+		return;
+	if (p->nhq == KM_HASH_QUEUE)
+		hash_drain(p);
+	p->hq[p->nhq++] = (struct km__hq){ buf, len, what };
+	p->hq_bytes += len;
+}
+
+/* Bytes the epoch digest (and MAC) covers. */
+static void absorb(struct km_primary *p, const void *buf, size_t len)
+{
+	hash_later(p, buf, len, KM_HQ_XXH | (p->cfg.data_auth ? KM_HQ_MAC : 0));
+}
+
+/* Bytes only the MAC covers (headers). */
+static void absorb_mac(struct km_primary *p, const void *buf, size_t len)
+{
+	hash_later(p, buf, len, p->cfg.data_auth ? KM_HQ_MAC : 0);
+}
+
+/* Send the batch, then hash it: the two ends hash at the same time. */
 static void batch_flush(struct km_primary *p)
 {
 	if (p->nbatch)
 		km_transport_sendv(p->t, p->batch, p->nbatch);
+	hash_drain(p);
 	p->nbatch = 0;
 	p->batch_bytes = 0;
 	p->arena_used = 0;
@@ -116,8 +150,7 @@ static void flush_pages(struct km_primary *p)
 		return;
 	meta = arena_get(p, mlen);
 	km_wire_encode_pages(meta, p->runs, p->nruns, p->data_pages);
-	if (p->cfg.data_auth)
-		crypto_generichash_update(&p->mac, meta, KM_WIRE_HDR_SIZE);
+	absorb_mac(p, meta, KM_WIRE_HDR_SIZE);
 	absorb(p, meta + KM_WIRE_HDR_SIZE, mlen - KM_WIRE_HDR_SIZE);
 	batch_add(p, meta, mlen);
 	queue_data(p);
@@ -174,8 +207,7 @@ static void send_blob(struct km_primary *p, const struct km_blob *b)
 	uint8_t *hdr = arena_get(p, KM_WIRE_HDR_SIZE + KM_STATE_META_SIZE);
 	size_t len = km_wire_encode_state(hdr, b->tag, b->len);
 
-	if (p->cfg.data_auth)
-		crypto_generichash_update(&p->mac, hdr, KM_WIRE_HDR_SIZE);
+	absorb_mac(p, hdr, KM_WIRE_HDR_SIZE);
 	absorb(p, hdr + KM_WIRE_HDR_SIZE, KM_STATE_META_SIZE);
 	absorb(p, b->data, b->len);
 	batch_add(p, hdr, len);
@@ -213,12 +245,13 @@ static void send_begin(struct km_primary *p, uint64_t epoch)
 	uint8_t *buf = arena_get(p, KM_WIRE_HDR_SIZE + KM_BEGIN_SIZE);
 	size_t len = km_wire_encode_begin(buf, &b);
 
+	p->nhq = 0;
+	p->hq_bytes = 0;
 	XXH3_64bits_reset(p->xxh);
-	if (p->cfg.data_auth) {
+	if (p->cfg.data_auth)
 		crypto_generichash_init(&p->mac, p->sess.key,
 					sizeof(p->sess.key), KM_MAC_SIZE);
-		crypto_generichash_update(&p->mac, buf, len);
-	}
+	absorb_mac(p, buf, len);
 	batch_add(p, buf, len);
 }
 
@@ -227,13 +260,15 @@ static void send_commit(struct km_primary *p, uint64_t epoch)
 	struct km_msg_commit c = {
 		.epoch = epoch,
 		.generation = p->cfg.generation,
-		.digest = XXH3_64bits_digest(p->xxh),
 		.flags = p->cfg.data_auth ? KM_COMMIT_MAC : 0,
 		.nmsgs = p->nmsgs,
 	};
-	uint8_t *buf =
-		arena_get(p, KM_WIRE_HDR_SIZE + KM_COMMIT_SIZE + KM_MAC_SIZE);
+	uint8_t *buf;
 	size_t len;
+
+	hash_drain(p);
+	c.digest = XXH3_64bits_digest(p->xxh);
+	buf = arena_get(p, KM_WIRE_HDR_SIZE + KM_COMMIT_SIZE + KM_MAC_SIZE);
 
 	if (p->cfg.data_auth) {
 		/* The tag covers the fields it travels with, except itself. */
@@ -275,6 +310,8 @@ static int fail(struct km_primary *p, int r, const char *what)
 	p->nbatch = 0;
 	p->batch_bytes = 0;
 	p->arena_used = 0;
+	p->nhq = 0;
+	p->hq_bytes = 0;
 	p->nruns = 0;
 	p->data_pages = 0;
 	if (!p->err[0])

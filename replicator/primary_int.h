@@ -25,6 +25,23 @@
 #define KM_BATCH_BYTES (256u << 10)
 #define KM_ARENA_SIZE (64u << 10)
 
+/*
+ * Checksumming (and the optional MAC) of a batch flushed in the middle of
+ * an epoch is deferred until it is sent: the secondary receives and
+ * hashes it while the primary hashes it. The last batch is hashed before
+ * it goes out with its COMMIT, in one system call: sending the COMMIT on
+ * its own measured worse (the secondary sleeps once more waiting for it).
+ */
+#define KM_HASH_QUEUE (KM_BATCH_IOV * 2)
+#define KM_HQ_XXH 1u
+#define KM_HQ_MAC 2u
+
+struct km__hq {
+	const void *buf;
+	size_t len;
+	unsigned int what; /* KM_HQ_* */
+};
+
 struct km_primary {
 	struct km_primary_config cfg;
 	struct km_transport *t;
@@ -48,6 +65,11 @@ struct km_primary {
 	size_t batch_bytes;
 	uint8_t arena[KM_ARENA_SIZE];
 	size_t arena_used;
+
+	/* What the digest (and MAC) still has to take in, in order. */
+	struct km__hq hq[KM_HASH_QUEUE];
+	unsigned int nhq;
+	size_t hq_bytes;
 
 	/* The epoch under construction. */
 	bool sync;

@@ -29,9 +29,12 @@
  * after using it, and the secondary grants again only after its engine
  * called release() (after apply): staging is never overwritten while it
  * is read, and each epoch's data starts at offset 0, where the engine's
- * staging starts too. Data that does not fit goes inline (the engine
- * refuses an epoch larger than its staging area anyway). SENDs themselves
- * are paced by RNR retry (infinite) over 32 posted receive buffers.
+ * staging starts too. Page data that does not fit goes inline, marked as
+ * page data: it spends the grant all the same (the engine stages it), and
+ * nothing more is placed in that turn, so placed bytes can never land on
+ * bytes already staged (the engine refuses an epoch larger than its
+ * staging area anyway). SENDs themselves are paced by RNR retry
+ * (infinite) over 64 posted receive buffers.
  *
  * Completions are taken in event mode (completion channel + poll), which
  * the lab needs: two busy-polling processes starve its emulated CPUs.
@@ -1037,11 +1040,13 @@ static int rdma_sendv(struct km_transport *t, const struct iovec *iov,
 		 * placed data, and nothing more may be placed in this turn
 		 * (it could land on what was just staged).
 		 */
-		if (s) {
-			c->rused = c->have_region;
+		if (s && c->have_region) {
+			c->rused = true;
 			c->no_place = true;
 		}
-		r = put_data(c, p, len, s ? KM_RREC_PAGE_DATA : 0);
+		/* Both ends count exactly the same bytes against a grant. */
+		r = put_data(c, p, len,
+			     s && c->have_region ? KM_RREC_PAGE_DATA : 0);
 	}
 	return r ?: msg_post(c);
 }
