@@ -203,6 +203,21 @@ Test(devices, pci_host_bridge_and_a_device_on_bus_0)
 	fake_outl(vm, 0xcf8, 0x80010800);
 	cr_assert_eq(fake_inl(vm, 0xcfc), 0xffffffff);
 
+	/* Command and interrupt line travel in the host bridge's state. */
+	struct km_ioport *io = fake_io_find(vm, 0xcf8);
+	uint8_t st[256];
+	size_t n;
+
+	fake_outl(vm, 0xcf8, 0x80000804);
+	fake_outl(vm, 0xcfc, 0x0001); /* I/O space enable */
+	n = io->ops->save(io, st, sizeof(st));
+	cr_assert_gt(n, 0);
+	fake_outl(vm, 0xcfc, 0x0000);
+	cr_assert_eq(io->ops->restore(io, st, n), 0);
+	fake_outl(vm, 0xcf8, 0x80000804);
+	cr_assert_eq(fake_inl(vm, 0xcfc) & 0xffff, 0x0001);
+	cr_assert_eq(io->ops->restore(io, st, n - 1), -EINVAL);
+
 	cr_assert_eq(km_pci_irqs(vm, irqs, 4), 1);
 	cr_assert_eq(irqs[0].slot, 1);
 	cr_assert_eq(irqs[0].irq, 10);
