@@ -29,6 +29,8 @@ int km__kernel_check(const char *release);
 
 /**
  * km__syms_init() - find the kernel symbols the module needs
+ * @extra: one more symbol to require (the require_symbol test parameter),
+ *	   or NULL
  *
  * kallsyms_lookup_name() is not exported on 6.1; its address comes from a
  * kprobe registered on it (km_sym.c). Every symbol the hooks need must
@@ -36,7 +38,7 @@ int km__kernel_check(const char *release);
  *
  * Return: 0, or -ENOENT with the missing symbol logged.
  */
-int km__syms_init(void);
+int km__syms_init(const char *extra);
 
 /* km__is_kvm_vm_file() - is @file a KVM VM (KVM_CREATE_VM's anon file)? */
 bool km__is_kvm_vm_file(const struct file *file);

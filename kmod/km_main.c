@@ -27,6 +27,12 @@ static char *assume_release;
 module_param(assume_release, charp, 0);
 MODULE_PARM_DESC(assume_release, "test only: kernel release to check instead");
 
+/* For tests of the missing-symbol refusal only: require this symbol too. */
+static char *require_symbol;
+module_param(require_symbol, charp, 0);
+MODULE_PARM_DESC(require_symbol,
+		 "test only: one more kernel symbol to require");
+
 static int __init km_init(void)
 {
 	const char *release = assume_release ?: init_utsname()->release;
@@ -35,7 +41,7 @@ static int __init km_init(void)
 	ret = km__kernel_check(release);
 	if (ret)
 		return ret;
-	ret = km__syms_init();
+	ret = km__syms_init(require_symbol);
 	if (ret)
 		return ret;
 	ret = km__fault_init();

@@ -40,21 +40,34 @@ static km_lookup_fn find_kallsyms_lookup_name(void)
 	return fn;
 }
 
-int km__syms_init(void)
+static int check_symbol(km_lookup_fn lookup, const char *name)
+{
+	if (lookup(name))
+		return 0;
+	pr_err("kernel symbol %s not found: is kvm.ko loaded, and is this the 6.1 KVM the module was checked on?\n",
+	       name);
+	return -ENOENT;
+}
+
+int km__syms_init(const char *extra)
 {
 	km_lookup_fn lookup = find_kallsyms_lookup_name();
 	size_t i;
+	int ret;
 
 	if (!lookup) {
 		pr_err("cannot find kallsyms_lookup_name through a kprobe (CONFIG_KPROBES off?)\n");
 		return -ENOENT;
 	}
 	for (i = 0; i < ARRAY_SIZE(km_needed); i++) {
-		if (!lookup(km_needed[i])) {
-			pr_err("kernel symbol %s not found: is kvm.ko loaded, and is this the 6.1 KVM the module was checked on?\n",
-			       km_needed[i]);
-			return -ENOENT;
-		}
+		ret = check_symbol(lookup, km_needed[i]);
+		if (ret)
+			return ret;
+	}
+	if (extra) {
+		ret = check_symbol(lookup, extra);
+		if (ret)
+			return ret;
 	}
 	km_kvm_vm_ioctl = lookup("kvm_vm_ioctl");
 	return 0;

@@ -84,6 +84,12 @@ refuse "kernel 6.2" "Operation not supported" \
 	"kernel 6.2.0-1-amd64 is not supported" assume_release=6.2.0-1-amd64
 refuse "unparsable release" "Invalid" \
 	"cannot parse kernel release" assume_release=garbage
+# Every KVM internal the hooks need must resolve (km_sym.c); a missing one
+# refuses the load (ENOENT, which insmod words "Unknown symbol in module")
+# and the kernel log names it.
+refuse "missing symbol" "Unknown symbol in module" \
+	"kernel symbol kemari_no_such_symbol not found" \
+	require_symbol=kemari_no_such_symbol
 assert_gone "after the refusals"
 
 # Any 6.1.x passes the table.
