@@ -84,7 +84,7 @@ struct km_primary {
 	uint64_t sync_start_ns;
 
 	struct km__stats_ring stats;
-	char err[256];
+	char err[512];
 };
 
 /** km__primary_harvest() - fill p->bitmap from the dirty source + pending. */

@@ -61,7 +61,7 @@ struct km_secondary {
 	crypto_generichash_state mac;
 	struct km__session sess;
 	uint8_t meta[KM_PAGES_META_FIXED + KM_PAGES_MAX_RUNS * KM_PAGE_RUN_SIZE];
-	char err[320];
+	char err[512];
 };
 
 static int reject(struct km_secondary *s, int r, const char *fmt, ...)

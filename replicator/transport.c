@@ -6,7 +6,7 @@
 
 #include "transport.h"
 
-static __thread char last_error[240];
+static __thread char last_error[320];
 
 const struct km_transport_ops *km_transport_find(const char *name)
 {

@@ -64,7 +64,7 @@ struct km_transport_ops {
 struct km_transport {
 	const struct km_transport_ops *ops;
 	int err; /* sticky: first failure, 0 while healthy */
-	char why[240]; /* sentence for the first failure, "" if none */
+	char why[320]; /* sentence for the first failure, "" if none */
 };
 
 /** km_tcp_ops - the TCP transport (tcp.c). */

@@ -3,9 +3,11 @@
 repl-drive: the secondary listens on 192.0.2.1 (rxe0), the primary connects
 from 192.0.2.2 (rxe1).
 
-  rdma.py DRIVE basic   per-ACK replica hash equality, with and without
-                        initial sync and full-data authentication; then a
-                        wrong key is refused and leaves the replica as it was
+  rdma.py DRIVE basic   a locked-memory limit too small is reported as
+                        such; per-ACK replica hash equality, with and
+                        without initial sync and full-data authentication;
+                        a wrong key is refused and leaves the replica as it
+                        was
   rdma.py DRIVE torn    kill -9 of the primary at random bytes and random
                         times, REPS times against one secondary: the replica
                         is always the last committed epoch
@@ -106,10 +108,27 @@ def run_primary(drive, port, seed, epochs, extra=(), want_rc=0):
     return p
 
 
+def memlock(drive, port):
+    """Without CAP_IPC_LOCK and with 64 KiB of RLIMIT_MEMLOCK the primary
+    cannot register its buffers: it must say so, naming the limit and the
+    fix, before it ever reaches the secondary."""
+    p = subprocess.run(
+        ["setpriv", "--bounding-set=-ipc_lock", "--inh-caps=-ipc_lock",
+         "bash", "-c", 'ulimit -l 64 && exec "$@"', "memlock",
+         *primary_cmd(drive, port, 5, 3)],
+        capture_output=True, text=True, timeout=60)
+    if p.returncode != 1 or "RLIMIT_MEMLOCK is 65536 bytes" not in p.stderr \
+            or "LimitMEMLOCK" not in p.stderr:
+        fail("memlock: exit %d, no clear message: %r" % (p.returncode,
+                                                        p.stderr))
+    print("memlock: " + p.stderr.strip(), flush=True)
+
+
 def basic(drive):
     # Session 1 on a fresh replica without sync (both start zeroed), then
     # one with an initial sync, then a wrong key.
     sec = Secondary(drive, 3)
+    memlock(drive, sec.port)
     for extra in ((), ("--sync",)):
         t0 = time.monotonic()
         p = run_primary(drive, sec.port, 7, 40, extra)
