@@ -471,10 +471,33 @@ static int channel_open(struct rdma_conn *c)
 	return set_nonblock(c->ch->fd);
 }
 
+static int cq_drain(struct rdma_conn *c);
+static int wait_event(struct rdma_conn *c, uint64_t deadline);
+
+/*
+ * Let posted SENDs (an ERROR saying why we close) reach the peer before
+ * the disconnect flushes them; bounded, the peer may be gone.
+ */
+static void sends_settle(struct rdma_conn *c)
+{
+	uint64_t deadline = deadline_of(CLOSE_WAIT_MS);
+	unsigned int i;
+	bool busy = true;
+
+	while (busy && c->state == RS_CONNECTED && remaining(deadline) > 0) {
+		for (busy = false, i = 0; i < NSEND; i++)
+			busy |= c->sbusy[i];
+		if (busy && cq_drain(c) == 0 && wait_event(c, deadline))
+			break;
+	}
+}
+
 static void rdma_close(struct km_transport *t)
 {
 	struct rdma_conn *c = to_rc(t);
 
+	if (c->cq)
+		sends_settle(c);
 	if (c->state == RS_CONNECTED && !rdma_disconnect(c->id))
 		cm_wait(c, RS_DISCONNECTED, CLOSE_WAIT_MS);
 	res_destroy(c);

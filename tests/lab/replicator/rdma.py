@@ -162,7 +162,15 @@ def basic(drive):
     print("auth: wrong key refused: %s | secondary: %s"
           % (p.stderr.strip(), s["text"]), flush=True)
 
-    sec = Secondary(drive, 1, ("--data-auth",))
+    # The secondary's ERROR (settings differ) reaches the primary over
+    # RDMA as over TCP: it is not lost to the disconnect that follows.
+    sec = Secondary(drive, 2, ("--data-auth",))
+    p = run_primary(drive, sec.port, 10, 3, (), want_rc=1)
+    s = sec.read_session()
+    if "peer reported" not in p.stderr or \
+            "full-data authentication" not in p.stderr:
+        fail("mismatched settings: primary said %r" % p.stderr)
+    print("settings: " + p.stderr.strip(), flush=True)
     p = run_primary(drive, sec.port, 11, 20, ("--sync", "--data-auth"))
     commits, acked, _ = parse_primary(p.stdout.splitlines())
     s = sec.read_session()
