@@ -6,7 +6,8 @@ step() { printf '\n== %s ==\n' "$*"; }
 
 step "lab kernel $(uname -r), $(nproc) vCPUs"
 step "KVM: a guest under kvm_amd (nested SVM)"
-modprobe kvm_amd
+. "$KEMARI_SRC/tests/lab/kvm/lab-kvm.sh"
+lab_kvm_ready
 "$b/tests/lab/kvm/kvm-hello" 5000
 
 step "Soft-RoCE: RDMA WRITE and SEND over rxe on a veth pair"

@@ -4,8 +4,8 @@
 set -euo pipefail
 selftest=$1 hello=$2
 t0=$(date +%s%N)
-modprobe kvm_amd
-[ -c /dev/kvm ] || { echo "FAIL: /dev/kvm did not appear after modprobe kvm_amd" >&2; exit 1; }
-echo "kvm_amd loaded in $((($(date +%s%N) - t0) / 1000000)) ms"
+. "$KEMARI_SRC/tests/lab/kvm/lab-kvm.sh"
+lab_kvm_ready
+echo "kvm_amd loaded and a VM held in $((($(date +%s%N) - t0) / 1000000)) ms"
 "$selftest" --verbose=0 --jobs 1
 "$hello" 2000

@@ -17,8 +17,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$(dirname "$0")/mkinitrd.sh" "$tmp/initrd.cpio"
 
-KM_KVM_HOLD=${KM_KVM_HOLD:-$KEMARI_BUILD/tests/lab/vmm/kvm-hold}
-. "$(dirname "$0")/lab-kvm.sh"
+. "$KEMARI_SRC/tests/lab/kvm/lab-kvm.sh"
 lab_kvm_ready
 
 base="console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1"

@@ -27,8 +27,7 @@ fail() {
 	exit 1
 }
 
-KM_KVM_HOLD=${KM_KVM_HOLD:-$KEMARI_BUILD/tests/lab/vmm/kvm-hold}
-. "$(dirname "$0")/lab-kvm.sh"
+. "$KEMARI_SRC/tests/lab/kvm/lab-kvm.sh"
 lab_kvm_ready
 "$(dirname "$0")/mkinitrd-dev.sh" "$kroot/lib/modules/$kver" "$tmp/initrd"
 

@@ -9,7 +9,6 @@ trap 'rm -rf "$tmp"' EXIT
 export KM_TEST_KERNEL=$KEMARI_BUILD/lab/kernel/$kver/root/boot/vmlinuz-$kver
 export KM_TEST_INITRD=$tmp/initrd.cpio
 "$(dirname "$0")/mkinitrd.sh" "$KM_TEST_INITRD"
-KM_KVM_HOLD=${KM_KVM_HOLD:-$KEMARI_BUILD/tests/lab/vmm/kvm-hold}
-. "$(dirname "$0")/lab-kvm.sh"
+. "$KEMARI_SRC/tests/lab/kvm/lab-kvm.sh"
 lab_kvm_ready
 "$1" --verbose=1 --jobs 1

@@ -3,8 +3,7 @@
 # one of the vmm Criterion suites, then any extra command (a bench).
 #   run-tap.sh SUITE [BENCH ARGS...]
 set -euo pipefail
-KM_KVM_HOLD=${KM_KVM_HOLD:-$KEMARI_BUILD/tests/lab/vmm/kvm-hold}
-. "$(dirname "$0")/lab-kvm.sh"
+. "$KEMARI_SRC/tests/lab/kvm/lab-kvm.sh"
 lab_kvm_ready
 "$1" --verbose=1 --jobs 1
 shift

@@ -1,8 +1,8 @@
-# Sourced by the vmm lab scripts: load kvm_amd and hold one VM for the
-# whole lab run (kvm_hold.c says why). Needs KM_KVM_HOLD, the kvm-hold
-# binary.
+# Sourced by every lab script that runs KVM guests: lab_kvm_ready loads
+# kvm_amd and holds one VM for the whole lab run (kvm_hold.c says why).
+# KM_KVM_HOLD may name another kvm-hold binary.
 lab_kvm_ready() {
-	local hold=${KM_KVM_HOLD:?KM_KVM_HOLD must name the kvm-hold binary}
+	local hold=${KM_KVM_HOLD:-$KEMARI_BUILD/tests/lab/kvm/kvm-hold}
 	local fifo line
 	modprobe kvm_amd
 	[ -c /dev/kvm ] || { echo "FAIL: /dev/kvm did not appear after modprobe kvm_amd" >&2; return 1; }
