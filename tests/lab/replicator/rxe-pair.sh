@@ -5,8 +5,9 @@
 # caller's EXIT trap should call rxe_pair_down.
 #
 # Why one network namespace and policy routes: on Debian's 6.1 rxe opens
-# its UDP socket (port 4791) in the initial namespace only, so a veth end
-# moved into another namespace never hands RoCE packets to rxe. Both
+# its UDP socket (port 4791) in the initial namespace only; with the veth
+# ends in two namespaces the CM connect ended UNREACHABLE (-110, measured
+# 2026-11-26) although both links were ACTIVE and ping worked. Both
 # addresses are then local to one kernel, which would route them through
 # lo (no RDMA device there); the rules below send locally generated
 # traffic between them out of the other end of the pair (see
