@@ -15,6 +15,9 @@
  * transport in one that sends exactly X bytes and then SIGKILLs itself:
  * a primary dying at a chosen byte of the stream.
  *
+ * The secondary takes --staging-pages N (the most pages one epoch may
+ * carry; default all of memory).
+ *
  * Both roles take --transport tcp|rdma (default tcp) and --addr A: the
  * secondary listens on A (default 127.0.0.1), the primary connects to A
  * ("DST@SRC" for RDMA picks the local source address).
@@ -56,6 +59,7 @@ struct opts {
 	const struct km_transport_ops *ops;
 	const char *addr;
 	unsigned int reps;
+	uint64_t staging_pages;
 	unsigned int kill_window_ms;
 	long long die_range;
 	int ready_fd; /* --reps child: tell the parent we are connected */
@@ -125,6 +129,7 @@ static int run_secondary(const struct opts *o)
 		.key = (const uint8_t *)o->key,
 		.key_len = strlen(o->key),
 		.data_auth = o->data_auth,
+		.staging_pages = o->staging_pages,
 		.applied = on_applied,
 		.opaque = &rep,
 	};
@@ -465,14 +470,23 @@ static int run_reps(const struct opts *o)
 static void parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "port", 1, 0, 'p' },	    { "pages", 1, 0, 'n' },
-		{ "key", 1, 0, 'k' },	    { "sessions", 1, 0, 's' },
-		{ "seed", 1, 0, 'S' },	    { "epochs", 1, 0, 'e' },
-		{ "gen", 1, 0, 'g' },	    { "sync", 0, 0, 'y' },
-		{ "data-auth", 0, 0, 'a' }, { "die-at-byte", 1, 0, 'd' },
-		{ "transport", 1, 0, 't' }, { "addr", 1, 0, 'A' },
-		{ "reps", 1, 0, 'r' },	    { "kill-window-ms", 1, 0, 'w' },
-		{ "die-range", 1, 0, 'D' }, { 0 },
+		{ "port", 1, 0, 'p' },
+		{ "pages", 1, 0, 'n' },
+		{ "key", 1, 0, 'k' },
+		{ "sessions", 1, 0, 's' },
+		{ "seed", 1, 0, 'S' },
+		{ "epochs", 1, 0, 'e' },
+		{ "gen", 1, 0, 'g' },
+		{ "sync", 0, 0, 'y' },
+		{ "data-auth", 0, 0, 'a' },
+		{ "die-at-byte", 1, 0, 'd' },
+		{ "transport", 1, 0, 't' },
+		{ "addr", 1, 0, 'A' },
+		{ "reps", 1, 0, 'r' },
+		{ "kill-window-ms", 1, 0, 'w' },
+		{ "die-range", 1, 0, 'D' },
+		{ "staging-pages", 1, 0, 'P' },
+		{ 0 },
 	};
 	int c;
 
@@ -544,6 +558,9 @@ static void parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'D':
 			o->die_range = atoll(optarg);
+			break;
+		case 'P':
+			o->staging_pages = strtoull(optarg, NULL, 0);
 			break;
 		default:
 			exit(2);

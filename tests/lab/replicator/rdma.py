@@ -8,6 +8,9 @@ from 192.0.2.2 (rxe1).
                         without initial sync and full-data authentication;
                         a wrong key is refused and leaves the replica as it
                         was
+  rdma.py DRIVE staging an epoch larger than the secondary's staging area:
+                        refused (ENOSPC), the primary told why, the replica
+                        at the last acked epoch
   rdma.py DRIVE torn    kill -9 of the primary at random bytes and random
                         times, REPS times against one secondary: the replica
                         is always the last committed epoch
@@ -180,6 +183,30 @@ def basic(drive):
         fail("data-auth: epochs %r differ, acked %d, %r" % (bad, acked, s))
     print("basic ('--sync', '--data-auth'): %d epochs, hashes matched"
           % len(commits), flush=True)
+    staging(drive)
+
+
+def staging(drive):
+    """A staging area of 48 pages: epochs that fit are placed and commit;
+    the first larger one (its pages no longer fit the grant and go inline)
+    is refused with ENOSPC, the primary is told why, and the replica stays
+    at the last acked epoch."""
+    sec = Secondary(drive, 1, ("--staging-pages", "48"))
+    p = run_primary(drive, sec.port, 21, 40, (), want_rc=1)
+    commits, acked, _ = parse_primary(p.stdout.splitlines())
+    s = sec.read_session()
+    sec.close()
+    if s["ret"] != -28 or "staging area holds 48 pages" not in s["text"]:
+        fail("staging: session %r" % s)
+    if "staging area holds 48 pages" not in p.stderr:
+        fail("staging: the primary was not told why: %r" % p.stderr)
+    if acked < 1 or s["epoch"] != acked or s["hash"] != commits[acked]:
+        fail("staging: replica %r, acked %d" % (s, acked))
+    bad = [e for e in range(1, acked + 1) if sec.applied.get(e) != commits[e]]
+    if bad:
+        fail("staging: epochs %r differ" % bad)
+    print("staging: %d epochs fitted and matched; epoch %d refused: %s"
+          % (acked, acked + 1, s["text"]), flush=True)
 
 
 def check_rep(k, s, commits, acked, prev):
@@ -264,7 +291,7 @@ def main():
     for scenario in sys.argv[2:]:
         t0 = time.monotonic()
         DEADLINE = t0 + BUDGET
-        {"basic": basic, "torn": torn}[scenario](drive)
+        {"basic": basic, "torn": torn, "staging": staging}[scenario](drive)
         print("PASS %s (%.1f s)" % (scenario, time.monotonic() - t0),
               flush=True)
 
