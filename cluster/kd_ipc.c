@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kemari_gate.h"
 #include "kemarid_int.h"
 
 static qb_loop_t *ipc_loop; /* libqb's poll hooks carry no context */
@@ -136,6 +137,27 @@ void kd_node_snapshot(const struct kd *kd, struct km_ipc_node *o)
 	o->group_members = kd->n_group;
 }
 
+/*
+ * Whether kemari.ko is loaded, asked afresh for every status request (an
+ * open and a version ioctl): an operator who loads or unloads the module
+ * sees it at once, and kemarid holds nothing that would pin the module.
+ */
+static void kernel_gate_snapshot(struct km_ipc_node *o)
+{
+	static const char prefix[] = "kernel gate: ";
+	struct km_gate *gate = NULL;
+	char line[sizeof(o->kernel_gate) + sizeof(prefix)];
+	const char *d;
+	int err;
+
+	err = km_gate_open(NULL, &gate);
+	d = km_gate_describe(gate, err, line, sizeof(line));
+	if (!strncmp(d, prefix, sizeof(prefix) - 1))
+		d += sizeof(prefix) - 1;
+	snprintf(o->kernel_gate, sizeof(o->kernel_gate), "%s", d);
+	km_gate_close(gate);
+}
+
 static void handle_status(qb_ipcs_connection_t *c,
 			  const struct km_ipc_request *req)
 {
@@ -149,6 +171,7 @@ static void handle_status(qb_ipcs_connection_t *c,
 		return;
 	}
 	kd_node_snapshot(kd, &st->node);
+	kernel_gate_snapshot(&st->node);
 	for (i = 0; i < kd->n_vms; i++) {
 		if (req->vm[0] && strcmp(req->vm, kd->vms[i].cfg->name))
 			continue;

@@ -16,6 +16,20 @@ static const char *yesno(unsigned int v)
 	return v ? "yes" : "no";
 }
 
+/*
+ * "kernel-gate:present" plus the detail in parentheses, if any, on its own
+ * line: the value stays one word for scripts, the detail stays readable.
+ */
+static void kernel_gate_line(FILE *f, const char *gate)
+{
+	size_t word = strcspn(gate, " ");
+
+	if (!gate[0])
+		return;
+	fprintf(f, "kernel-gate:%.*s%s%s\n", (int)word, gate,
+		gate[word] ? " " : "", gate + word + (gate[word] ? 1 : 0));
+}
+
 void kc_print_status(FILE *f, const struct km_ipc_status *st)
 {
 	uint32_t i;
@@ -25,6 +39,7 @@ void kc_print_status(FILE *f, const struct km_ipc_status *st)
 		st->node.name, yesno(st->node.connected),
 		yesno(st->node.quorate), st->node.members,
 		st->node.group_members);
+	kernel_gate_line(f, st->node.kernel_gate);
 	for (i = 0; i < st->n_vms; i++) {
 		const struct km_ipc_vm *v = &st->vms[i];
 
@@ -110,6 +125,16 @@ struct json_object *kc_status_json(const struct km_ipc_status *st)
 	json_object_object_add(
 		n, "group-members",
 		json_object_new_int((int32_t)st->node.group_members));
+	if (st->node.kernel_gate[0]) {
+		json_object_object_add(
+			n, "kernel-gate",
+			json_object_new_string_len(
+				st->node.kernel_gate,
+				(int)strcspn(st->node.kernel_gate, " ")));
+		json_object_object_add(
+			n, "kernel-gate-detail",
+			json_object_new_string(st->node.kernel_gate));
+	}
 	json_object_object_add(o, "node", n);
 	for (i = 0; i < st->n_vms; i++)
 		json_object_array_add(vms, vm_json(&st->vms[i]));

@@ -60,6 +60,9 @@ struct km_ipc_node {
 	uint32_t quorate;
 	uint32_t members; /* corosync members */
 	uint32_t group_members; /* kemarid instances in the CPG group */
+	/* km_gate_describe() without its prefix: "present (...)", "absent"
+	 * or "unusable (...)"; filled for status replies only. */
+	char kernel_gate[96];
 } __attribute__((aligned(8)));
 
 struct km_ipc_status {
