@@ -93,8 +93,11 @@ esac
 touch "$W/$peer.dead"
 # Power off: the daemons, whatever kemarid had running (its own fence
 # handler included), and the VM.
+# kemarid is stopped first: a kemarid still running between the two
+# kills could start a fence retry that no one kills (seen under load).
 k=$(cat "$W/$peer/kemarid.pid" 2>/dev/null)
-[ -n "$k" ] && kill -9 $(ps -o pid= --ppid "$k") 2>/dev/null
+[ -n "$k" ] && kill -STOP "$k" 2>/dev/null &&
+	kill -9 $(ps -o pid= --ppid "$k") 2>/dev/null
 for p in kemarid corosync; do
 	[ -f "$W/$peer/$p.pid" ] && kill -9 "$(cat "$W/$peer/$p.pid")" 2>/dev/null
 done
