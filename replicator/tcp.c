@@ -24,12 +24,17 @@
 #define TCP_KEEPCNT_N 5
 #define TCP_USER_TIMEOUT_MS 10000
 /*
- * Room for whole batches in flight: the sender is not held up by a closed
- * window while the secondary checksums what it already received (64-page
- * pause p50 ~125-144 -> ~93-101 us on loopback, docs/performance.md).
- * The kernel caps it at net.core.[rw]mem_max.
+ * Socket buffers (the kernel doubles the value): room for a whole 64-page
+ * epoch or one 256 KiB batch in flight, so the sender is not held up by a
+ * closed window while the secondary checksums what it already received,
+ * but no more. Larger buffers let the sender run megabytes ahead and the
+ * secondary then copies from socket buffers that have left the cache:
+ * 4 MiB measured 1024-page ratio p50 ~1.7 against ~1.15 with 256 KiB on
+ * loopback, and the default autotuning ~1.35 (docs/performance.md). A
+ * link whose bandwidth-delay product exceeds ~512 KiB (100 Gb/s with more
+ * than ~40 us RTT) would want more.
  */
-#define TCP_BUF_BYTES (4 << 20)
+#define TCP_BUF_BYTES (256 << 10)
 
 /*
  * Small reads (headers, meta parts, ACKs) are served from a receive buffer
