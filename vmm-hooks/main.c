@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ struct opts {
 	const char *kernel, *initrd, *cmdline, *raw, *serial, *kvm_path;
 	const char *tap_log, *save, *restore;
 	unsigned long save_at;
+	bool save_on_signal; /* --save-at signal */
 	bool mem_given, cpus_given;
 	uint64_t raw_addr;
 	unsigned long timeout;
@@ -67,7 +69,7 @@ static void usage(FILE *f)
 	      "                  [--tap SPEC] [--tap-log FILE] "
 	      "[--kvm-device PATH]\n"
 	      "                  [--disk PATH[,ro]]... [--net tap:IFNAME[,mac=MAC]]\n"
-	      "                  [--save FILE --save-at N]\n"
+	      "                  [--save FILE --save-at N|signal]\n"
 	      "       kemari-vmm --raw IMAGE [--raw-addr ADDR] [...]\n"
 	      "       kemari-vmm --restore FILE [--disk ...] [--net ...] "
 	      "[...]\n"
@@ -93,7 +95,9 @@ static void usage(FILE *f)
 	      "interface\n"
 	      "  --save        at the N-th tapped exit (--save-at), write the "
 	      "whole VM to FILE\n"
-	      "                and stop before that I/O\n"
+	      "                and stop before that I/O; --save-at signal: "
+	      "at the first tapped\n"
+	      "                exit after kemari-vmm receives SIGUSR2\n"
 	      "  --restore     run the VM saved in FILE (same --disk and --net "
 	      "as when saved)\n"
 	      "  --timeout     fail if the guest still runs after SEC "
@@ -285,9 +289,14 @@ static int parse_one(struct opts *o, int c, char *arg)
 		o->restore = arg;
 		return 0;
 	case 'A':
+		if (!strcmp(arg, "signal")) {
+			o->save_on_signal = true;
+			o->save_at = 1; /* given; the count is not used */
+			return 0;
+		}
 		if (parse_uint(arg, 1ul << 40, &o->save_at) < 0 || !o->save_at)
 			return bad("--save-at '%s' is not a tapped-exit count "
-				   "from 1",
+				   "from 1 or 'signal'",
 				   arg);
 		return 0;
 	case 'd':
@@ -324,7 +333,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		return bad("unexpected argument '%s'; see kemari-vmm --help",
 			   argv[optind]);
 	if (!!o->save != !!o->save_at)
-		return bad("%s", "--save FILE and --save-at N go together");
+		return bad("%s", "--save FILE and --save-at N|signal go "
+				 "together");
 	if (o->restore) {
 		if (o->kernel || o->raw || o->initrd || o->cmdline ||
 		    o->mem_given || o->cpus_given)
@@ -359,14 +369,16 @@ static void print_stats(const struct km_vm *vm)
 		t.tapped += vm->vcpus[i].stats.tapped;
 		t.mmio += vm->vcpus[i].stats.mmio;
 		t.kicks += vm->vcpus[i].stats.kicks;
+		t.turn_waits += vm->vcpus[i].stats.turn_waits;
 	}
 	fprintf(stderr,
 		"kemari-vmm: ran %.3f s: %llu exits (%.0f/s), %llu "
-		"PIO (%llu tapped), %llu MMIO, %llu kicks\n",
+		"PIO (%llu tapped, %llu waited for another vCPU's turn), "
+		"%llu MMIO, %llu kicks\n",
 		secs, (unsigned long long)t.exits,
 		secs > 0 ? t.exits / secs : 0.0, (unsigned long long)t.io,
-		(unsigned long long)t.tapped, (unsigned long long)t.mmio,
-		(unsigned long long)t.kicks);
+		(unsigned long long)t.tapped, (unsigned long long)t.turn_waits,
+		(unsigned long long)t.mmio, (unsigned long long)t.kicks);
 	fprintf(stderr,
 		"kemari-vmm: %llu device-dirty pages (guest RAM "
 		"the VMM's devices wrote)\n",
@@ -397,12 +409,44 @@ struct hook_ctx {
 	FILE *log;
 	const char *save;
 	unsigned long save_at, seen;
-	bool saved;
+	bool on_signal, saved;
 	double save_ms;
 	struct km_err err;
 };
 
-/* --tap-log and --save: record, and at the N-th tapped exit save and stop. */
+/* --save-at signal: set by SIGUSR2, read by the tap hook. */
+static volatile sig_atomic_t save_requested;
+
+static void save_request_handler(int sig)
+{
+	(void)sig;
+	save_requested = 1;
+}
+
+/*
+ * SA_RESTART keeps the main thread's and devices' system calls going;
+ * KVM_RUN is never restarted (KVM returns EINTR itself), so a vCPU thread
+ * that takes the signal only sees one more kick.
+ */
+static int catch_save_request(struct km_err *err)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = save_request_handler;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR2, &sa, NULL) == 0)
+		return 0;
+	km_err_set(err, "installing the SIGUSR2 handler failed: %s",
+		   strerror(errno));
+	return -errno;
+}
+
+/*
+ * --tap-log and --save: record, and at the N-th tapped exit (or the first
+ * one after SIGUSR2) save and stop.
+ */
 static int cli_hook(struct km_vcpu *vcpu, const struct km_tap_event *ev,
 		    void *opaque)
 {
@@ -415,7 +459,10 @@ static int cli_hook(struct km_vcpu *vcpu, const struct km_tap_event *ev,
 		if (r)
 			return r;
 	}
-	if (!h->save || ++h->seen != h->save_at)
+	if (!h->save)
+		return 0;
+	++h->seen;
+	if (h->on_signal ? !save_requested : h->seen != h->save_at)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = km_statefile_save(vcpu->vm, h->save, &h->err);
@@ -471,7 +518,9 @@ static int prepare(struct km_vm *vm, const struct opts *o,
 static int run_vm(struct opts *o, struct km_boot_image *img, int state_fd,
 		  const struct km_statefile_hdr *hdr, struct km_err *err)
 {
-	struct hook_ctx h = { .save = o->save, .save_at = o->save_at };
+	struct hook_ctx h = { .save = o->save,
+			      .save_at = o->save_at,
+			      .on_signal = o->save_on_signal };
 	struct km_vm *vm;
 	int r;
 
@@ -493,12 +542,16 @@ static int run_vm(struct opts *o, struct km_boot_image *img, int state_fd,
 	if (prepare(vm, o, img, state_fd, hdr, err) < 0)
 		goto err_destroy;
 	km_vm_set_timeout(vm, o->timeout);
+	if (h.on_signal && catch_save_request(err) < 0) {
+		r = 1;
+		goto err_destroy;
+	}
 	r = km_vm_run(vm) == 0 ? 0 : 2;
 	if (h.saved) {
 		fprintf(stderr,
 			"kemari-vmm: saved the VM to %s at tapped exit %lu "
 			"in %.0f ms and stopped before that I/O\n",
-			o->save, o->save_at, h.save_ms);
+			o->save, h.seen, h.save_ms);
 		r = 0;
 	} else {
 		fprintf(stderr, "kemari-vmm: %s\n", km_vm_end_message(vm));

@@ -13,9 +13,25 @@
  *
  * A vCPU parks only right after a KVM_RUN that returned EINTR, so its
  * registers never hide a half-done I/O from a state save. The one
- * exception is a vCPU that hits a tapped exit while another owns the VM:
- * it parks at its exit, before its OUT is performed, with RIP at the OUT;
- * that is also a consistent point (on restore the OUT runs again).
+ * exception is a vCPU that hits a tapped exit while it may not own the VM
+ * yet: it parks at its exit, before its OUT is performed, with RIP at the
+ * OUT; that is also a consistent point (on restore the OUT runs again).
+ *
+ * Fairness. Without it a vCPU making back-to-back tapped exits starves
+ * the others: its release wakes them, but it is back at its next tapped
+ * exit and kicks them again before they have re-entered the guest (or
+ * even left their wait). So:
+ *  - tapped exits own the VM in ticket order (next_ticket, now_serving):
+ *    a vCPU already waiting at its own tapped exit goes before one that
+ *    comes back for another;
+ *  - every release bumps resume_gen, and a vCPU going back into KVM_RUN
+ *    to run the guest records it (turn_gen); nobody takes the VM again
+ *    until every other vCPU has done so since, or is itself waiting at a
+ *    tapped exit (it holds a ticket: waiting for it would deadlock, and
+ *    the ticket order gives it its turn).
+ * A halted vCPU's turn costs its wake-up and one KVM_RUN entry, not a
+ * time slice: a kick can still arrive before it executes an instruction,
+ * so progress is measured (lab_vmm_tap), not promised per exit.
  */
 #include "vm.h"
 
@@ -175,15 +191,50 @@ static void park(struct km_vcpu *vcpu)
 	vm->nparked--;
 }
 
+/* Has every other vCPU been back in the guest since the last release? */
+static bool others_had_turn(const struct km_vm *vm, const struct km_vcpu *self)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->ncpus; i++) {
+		const struct km_vcpu *v = &vm->vcpus[i];
+
+		if (v == self || v->done || v->wants_vm)
+			continue;
+		if (v->turn_gen != vm->resume_gen)
+			return false;
+	}
+	return true;
+}
+
+static bool may_own(const struct km_vm *vm, const struct km_vcpu *self,
+		    uint64_t ticket)
+{
+	return !vm->pause_owner && vm->now_serving == ticket &&
+	       others_had_turn(vm, self);
+}
+
 bool km__vm_pause_others(struct km_vcpu *self)
 {
 	struct km_vm *vm = self->vm;
+	uint64_t ticket;
 	unsigned int i;
 	bool ok;
 
 	pthread_mutex_lock(&vm->lock);
-	while (vm->pause_owner && !vm->stopping)
-		park(self);
+	ticket = vm->next_ticket++;
+	if (!may_own(vm, self, ticket) && !vm->stopping) {
+		/* Parked at the OUT, not performed: a consistent point. */
+		self->wants_vm = true;
+		self->stats.turn_waits += !vm->pause_owner &&
+					  vm->now_serving == ticket;
+		vm->nparked++;
+		pthread_cond_broadcast(&vm->cond);
+		while (!may_own(vm, self, ticket) && !vm->stopping)
+			pthread_cond_wait(&vm->cond, &vm->lock);
+		vm->nparked--;
+		self->wants_vm = false;
+	}
 	if (!vm->stopping) {
 		vm->pause_owner = self;
 		for (i = 0; i < vm->ncpus; i++)
@@ -202,8 +253,11 @@ void km__vm_resume_others(struct km_vcpu *self)
 	struct km_vm *vm = self->vm;
 
 	pthread_mutex_lock(&vm->lock);
-	if (vm->pause_owner == self)
+	if (vm->pause_owner == self) {
 		vm->pause_owner = NULL;
+		vm->now_serving++;
+		vm->resume_gen++;
+	}
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 }
@@ -233,6 +287,12 @@ static bool vcpu_sync(struct km_vcpu *vcpu)
 		park(vcpu);
 	paused = vm->pause_owner && vm->pause_owner != vcpu;
 	vcpu->run->immediate_exit = paused || vm->stopping;
+	vcpu->stats.runs += !vcpu->run->immediate_exit;
+	if (!vcpu->run->immediate_exit && vcpu->turn_gen != vm->resume_gen) {
+		/* Its turn: a vCPU waiting to take the VM may go on. */
+		vcpu->turn_gen = vm->resume_gen;
+		pthread_cond_broadcast(&vm->cond);
+	}
 	go = !vm->stopping;
 	pthread_mutex_unlock(&vm->lock);
 	return go;
@@ -330,6 +390,7 @@ static void *vcpu_thread(void *arg)
 
 	pthread_mutex_lock(&vm->lock);
 	vm->nactive--;
+	vcpu->done = true;
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	return NULL;

@@ -47,6 +47,10 @@ struct km_vcpu_stats {
 	uint64_t tapped; /* tapped PIO exits (hook called) */
 	uint64_t mmio; /* KVM_EXIT_MMIO (unbacked memory) */
 	uint64_t kicks; /* KVM_RUN returned EINTR */
+	/* KVM_RUN entered to run the guest (immediate_exit clear) */
+	uint64_t runs;
+	/* tapped exits that waited for another vCPU's turn (vcpu.c) */
+	uint64_t turn_waits;
 };
 
 struct km_vcpu {
@@ -58,6 +62,12 @@ struct km_vcpu {
 	bool thread_started;
 	/* The last KVM_RUN returned EINTR: no I/O awaits completion. */
 	bool drained;
+	/* Fairness (vcpu.c), under vm->lock: the vm->resume_gen at which this
+	 * vCPU last went into KVM_RUN to run the guest; whether it waits for
+	 * the VM at a tapped exit; whether its thread left its loop. */
+	uint64_t turn_gen;
+	bool wants_vm;
+	bool done;
 	struct km_vcpu_stats stats;
 };
 
@@ -98,6 +108,9 @@ struct km_vm {
 	uint8_t monitor; /* its address: pause_owner when main pauses */
 	unsigned int nactive; /* vCPU threads in their run loop */
 	unsigned int nparked;
+	/* Tapped exits own the VM in ticket order; each vCPU release bumps
+	 * resume_gen (see vcpu.c). */
+	uint64_t next_ticket, now_serving, resume_gen;
 	bool stopping;
 	enum km_vm_end end;
 	char end_msg[512];
@@ -192,8 +205,9 @@ void km__vcpu_destroy(struct km_vcpu *vcpu);
 /*
  * km__vm_pause_others() - park every vCPU but @self (kicking them out of
  * KVM_RUN) and return once they are; the caller then owns the VM until
- * km__vm_resume_others(). If another vCPU owns it, @self parks first.
- * Returns false if the VM is stopping instead.
+ * km__vm_resume_others(). If another vCPU owns it, or others wait for it
+ * first, or a vCPU released since the last pause has not been back in the
+ * guest yet, @self parks first. Returns false if the VM is stopping.
  */
 bool km__vm_pause_others(struct km_vcpu *self);
 

@@ -124,8 +124,10 @@ expect 1 "--net 'eth0' is not tap:IFNAME" --kernel "$good" --net eth0
 expect 1 "is not mac=XX:XX:XX:XX:XX:XX (a unicast address)" \
 	--kernel "$good" --net tap:kt0,mac=01:00:00:00:00:01
 expect 1 "only one --net is supported" --kernel "$good" --net tap:a --net tap:b
-expect 1 "--save FILE and --save-at N go together" --kernel "$good" --save "$tmp/s"
-expect 1 "--save-at '0' is not a tapped-exit count" --kernel "$good" --save "$tmp/s" --save-at 0
+expect 1 "--save FILE and --save-at N|signal go together" --kernel "$good" --save "$tmp/s"
+expect 1 "--save FILE and --save-at N|signal go together" --kernel "$good" --save-at signal
+expect 1 "--save-at '0' is not a tapped-exit count from 1 or 'signal'" --kernel "$good" --save "$tmp/s" --save-at 0
+expect 1 "--save-at 'sig' is not a tapped-exit count" --kernel "$good" --save "$tmp/s" --save-at sig
 expect 1 "--restore takes the VM from its file" --restore "$tmp/s" --kernel "$good"
 expect 1 "--restore takes the VM from its file" --restore "$tmp/s" --memory 64M
 expect 1 "cannot open the state file $tmp/none" --restore "$tmp/none"

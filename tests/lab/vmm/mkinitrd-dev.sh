@@ -55,6 +55,34 @@ $b ping -c 2 -W 5 192.0.2.1 >/dev/null && echo "KEMARI-PING-HOST ok"
 echo "KEMARI-NET-UP"
 $b timeout 60 $b nc -l -p 7000 >/tmp/msg
 echo "KEMARI-NC $($b cat /tmp/msg)"
+# Save/restore under disk and network traffic: record i goes to sector
+# 4096 + i (O_DIRECT, then a flush), and only then is it announced on
+# the console; each round reads it and the one before back from the disk
+# (O_DIRECT) and pings the host. devices.sh saves the VM in the middle
+# of this loop and runs it on from the file in a new process.
+n=$($b sed -n 's/.*kemari.records=\([0-9]*\).*/\1/p' /proc/cmdline)
+i=1
+while [ "$i" -le "${n:-0}" ]; do
+	echo "KMREC $i $token" | $b dd of=/dev/vda bs=512 seek=$((4096 + i)) \
+		count=1 conv=sync,fsync oflag=direct 2>/dev/null ||
+		echo "KEMARI-FAIL write $i"
+	echo "KEMARI-REC $i done"
+	chk=ok
+	for j in $((i - 1)) $i; do
+		[ "$j" -ge 1 ] || continue
+		got=$($b dd if=/dev/vda bs=512 skip=$((4096 + j)) count=1 \
+			iflag=direct 2>/dev/null | $b head -n 1)
+		[ "$got" = "KMREC $j $token" ] || chk="BAD $j: '$got'"
+	done
+	echo "KEMARI-CHK $i $chk"
+	if $b ping -c 1 -W 3 192.0.2.1 >/dev/null; then
+		echo "KEMARI-PING $i ok"
+	else
+		echo "KEMARI-PING $i lost"
+	fi
+	i=$((i + 1))
+done
+echo "KEMARI-LOOP-END"
 $b reboot -f
 INIT
 chmod +x "$root/init"

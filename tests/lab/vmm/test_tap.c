@@ -119,6 +119,10 @@ struct tap_test {
 	unsigned int test_outs;
 	uint8_t test_bytes[MAX_SEEN];
 	int fail_at; /* hook returns an error at this call; -1 never */
+	/* burst_hook: vCPU 1's counter and KVM_RUN entries at each call */
+	uint32_t *burst;
+	uint64_t *burst_runs;
+	unsigned int nburst;
 };
 
 static uint64_t gpa_of(const uint8_t *label, const uint8_t *start)
@@ -354,6 +358,70 @@ static int nop_hook(struct km_vcpu *vcpu, const struct km_tap_event *ev,
 	(void)ev;
 	(void)opaque;
 	return 0;
+}
+
+/* vCPU 1's counter at each tapped exit of vCPU 0 (vCPU 1 parked). */
+static int burst_hook(struct km_vcpu *vcpu, const struct km_tap_event *ev,
+		      void *opaque)
+{
+	struct tap_test *t = opaque;
+
+	(void)ev;
+	if (t->nburst < LOOP_OUTS) {
+		t->burst_runs[t->nburst] = vcpu->vm->vcpus[1].stats.runs;
+		t->burst[t->nburst++] = counter(vcpu->vm);
+	}
+	return 0;
+}
+
+/*
+ * Fairness: vCPU 0 makes LOOP_OUTS tapped exits back to back while vCPU 1
+ * spins in the guest. Between any two tapped exits vCPU 1 must have gone
+ * back into KVM_RUN to run the guest (vcpu.c), and its counter, read at
+ * each exit while it is parked, must move across the burst. How often it
+ * moves between two exits depends on whether the kick beat vCPU 1's
+ * guest entry: printed, and only loosely bounded.
+ */
+Test(exits, the_other_vcpu_runs_during_a_burst_of_tapped_exits)
+{
+	static uint32_t at[LOOP_OUTS];
+	static uint64_t runs[LOOP_OUTS];
+	unsigned int i, n, moved = 0, entered = 0;
+	int r;
+	struct tap_test t;
+	struct km_vm *vm;
+
+	vm = make_vm(&t, 2, guest_loop_start, guest_loop_end, "0xf0",
+		     burst_hook);
+	t.burst = at;
+	t.burst_runs = runs;
+	memcpy(vm->mem + LOOP_GPA, &(uint16_t){ LOOP_OUTS }, 2);
+	r = km_vm_run(vm);
+	n = t.nburst;
+	for (i = 1; i < n; i++) {
+		moved += at[i] != at[i - 1];
+		entered += runs[i] != runs[i - 1];
+	}
+	fprintf(stderr,
+		"fairness: between %u pairs of vCPU 0's tapped exits vCPU 1 "
+		"entered the guest in %u and its counter moved in %u "
+		"(%u -> %u); %.2f s; %llu tapped exits waited for its turn\n",
+		n ? n - 1 : 0, entered, moved, n ? at[0] : 0, n ? at[n - 1] : 0,
+		(vm->t_end.tv_sec - vm->t_start.tv_sec) +
+			(vm->t_end.tv_nsec - vm->t_start.tv_nsec) / 1e9,
+		(unsigned long long)vm->vcpus[0].stats.turn_waits);
+	cr_assert_eq(r, 0, "%s", km_vm_end_message(vm));
+	cr_assert_eq(n, LOOP_OUTS);
+	cr_assert_eq(entered, n - 1,
+		     "vCPU 1 went back into the guest between only %u of %u "
+		     "pairs of tapped exits",
+		     entered, n - 1);
+	cr_assert_gt(at[n - 1], at[0], "vCPU 1 never ran during the burst");
+	cr_assert_geq(moved, (n - 1) / 10,
+		      "vCPU 1's counter moved between only %u of %u pairs of "
+		      "tapped exits",
+		      moved, n - 1);
+	finish(&t);
 }
 
 /*
