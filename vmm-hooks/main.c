@@ -374,11 +374,12 @@ static void print_stats(const struct km_vm *vm)
 	fprintf(stderr,
 		"kemari-vmm: ran %.3f s: %llu exits (%.0f/s), %llu "
 		"PIO (%llu tapped, %llu waited for another vCPU's turn), "
-		"%llu MMIO, %llu kicks\n",
+		"%llu MMIO, %llu kicks (%llu repeated after 100 ms)\n",
 		secs, (unsigned long long)t.exits,
 		secs > 0 ? t.exits / secs : 0.0, (unsigned long long)t.io,
 		(unsigned long long)t.tapped, (unsigned long long)t.turn_waits,
-		(unsigned long long)t.mmio, (unsigned long long)t.kicks);
+		(unsigned long long)t.mmio, (unsigned long long)t.kicks,
+		(unsigned long long)vm->rekicks);
 	fprintf(stderr,
 		"kemari-vmm: %llu device-dirty pages (guest RAM "
 		"the VMM's devices wrote)\n",

@@ -179,6 +179,35 @@ static void kick(struct km_vcpu *vcpu)
 		pthread_kill(vcpu->thread, KM_KICK_SIGNAL);
 }
 
+/*
+ * Wait (lock held) until every active vCPU but @self (NULL: every one) is
+ * parked. Every 100 ms the others
+ * are kicked again: kicking a parked vCPU is harmless (its immediate_exit
+ * is set anyway), and in the lab a kick has been seen to go unanswered
+ * under nested SVM on TCG, where a second signal costs nothing.
+ */
+static void wait_parked(struct km_vm *vm, const struct km_vcpu *self)
+{
+	struct timespec t;
+	unsigned int i;
+
+	while (vm->nparked + (self != NULL) < vm->nactive && !vm->stopping) {
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_nsec += 100 * 1000 * 1000;
+		if (t.tv_nsec >= 1000000000) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000;
+		}
+		if (pthread_cond_timedwait(&vm->cond, &vm->lock, &t) !=
+		    ETIMEDOUT)
+			continue;
+		vm->rekicks++;
+		for (i = 0; i < vm->ncpus; i++)
+			if (&vm->vcpus[i] != self)
+				kick(&vm->vcpus[i]);
+	}
+}
+
 /* Park @vcpu until nobody but itself would own the VM. Lock held. */
 static void park(struct km_vcpu *vcpu)
 {
@@ -240,8 +269,7 @@ bool km__vm_pause_others(struct km_vcpu *self)
 		for (i = 0; i < vm->ncpus; i++)
 			if (&vm->vcpus[i] != self)
 				kick(&vm->vcpus[i]);
-		while (vm->nparked + 1 < vm->nactive && !vm->stopping)
-			pthread_cond_wait(&vm->cond, &vm->lock);
+		wait_parked(vm, self);
 	}
 	ok = !vm->stopping;
 	pthread_mutex_unlock(&vm->lock);
@@ -437,8 +465,7 @@ static bool pause_all(struct km_vm *vm)
 		vm->pause_owner = MONITOR(vm);
 		for (i = 0; i < vm->ncpus; i++)
 			kick(&vm->vcpus[i]);
-		while (vm->nparked < vm->nactive && !vm->stopping)
-			pthread_cond_wait(&vm->cond, &vm->lock);
+		wait_parked(vm, NULL);
 	}
 	ok = !vm->stopping;
 	pthread_mutex_unlock(&vm->lock);
@@ -494,13 +521,54 @@ static double elapsed(const struct km_vm *vm)
 }
 
 /* Once a second: the timeout, and whether the guest powered off. */
+/*
+ * For the timeout's message: where the pause protocol stands, so a stall
+ * in the guest can be told from one in the protocol. Counters are read
+ * without their threads' cooperation: a hint, not a snapshot.
+ */
+static void describe_pause(struct km_vm *vm, char *buf, size_t len)
+{
+	size_t n;
+	unsigned int i;
+
+	pthread_mutex_lock(&vm->lock);
+	n = (size_t)snprintf(buf, len,
+			     "pause owner %s, %u of %u vCPUs parked, "
+			     "resume generation %llu, %llu re-kicks",
+			     !vm->pause_owner		    ? "none" :
+			     vm->pause_owner == MONITOR(vm) ? "main" :
+							      "a vCPU",
+			     vm->nparked, vm->nactive,
+			     (unsigned long long)vm->resume_gen,
+			     (unsigned long long)vm->rekicks);
+	for (i = 0; i < vm->ncpus && n < len; i++) {
+		const struct km_vcpu *v = &vm->vcpus[i];
+
+		n += (size_t)snprintf(buf + n, len - n,
+				      "; vCPU %u%s: turn %llu, %llu guest "
+				      "entries, %llu kicks",
+				      i,
+				      v == vm->pause_owner ? " (owner)" :
+				      v->wants_vm ? " (waiting at a tapped "
+						    "exit)" :
+						    "",
+				      (unsigned long long)v->turn_gen,
+				      (unsigned long long)v->stats.runs,
+				      (unsigned long long)v->stats.kicks);
+	}
+	pthread_mutex_unlock(&vm->lock);
+}
+
 static void monitor_tick(struct km_vm *vm, unsigned int *off_ticks)
 {
+	char why[384];
+
 	if (vm->timeout_s && elapsed(vm) >= vm->timeout_s) {
+		describe_pause(vm, why, sizeof(why));
 		km_vm_stop(vm, KM_VM_FAILED,
 			   "the guest was still running "
-			   "after the %u s timeout",
-			   vm->timeout_s);
+			   "after the %u s timeout (%s)",
+			   vm->timeout_s, why);
 		return;
 	}
 	/* Twice in a row, a second apart: HLT with IF clear is final. */
