@@ -10,77 +10,22 @@ xfer=$1
 [ -x "$xfer" ] || { echo "FAIL: rdma-xfer not found at '$xfer' (build it first)" >&2; exit 1; }
 [ "${KEMARI_LAB:-}" = 1 ] || { echo "FAIL: run.sh runs inside the lab (tests/lab/lab-run)" >&2; exit 1; }
 
-# Milliseconds since $1 (an earlier $(now)); builtins only: every exec is
-# slow under TCG on a loaded host.
-now() { echo "${EPOCHREALTIME/./}"; }
-ms() { echo $((($(now) - $1) / 1000)); }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/rxe-pair.sh"
 
 work=$(mktemp -d)
 server_pid=
 cleanup() {
 	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-	rdma link delete rxe1 2>/dev/null || true
-	rdma link delete rxe0 2>/dev/null || true
-	ip link del veth0 2>/dev/null || true
-	ip rule del pref 10 2>/dev/null || true
-	ip rule del pref 11 2>/dev/null || true
-	ip rule add pref 0 lookup local 2>/dev/null &&
-		ip rule del pref 100 2>/dev/null || true
+	rxe_pair_down
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
-# rdma_rxe needs crc32_generic first (otherwise "failed to add veth0",
-# ENOENT); rdma_ucm gives /dev/infiniband/rdma_cm. Autoloading does not
-# work in the lab, so load everything explicitly.
+# Modules, the veth pair and the routes that make two local addresses
+# talk over it (rxe-pair.sh says why each line is there).
 t0=$(now)
-for m in crc32_generic veth rdma_rxe rdma_ucm; do
-	modprobe "$m" || fail "modprobe $m"
-done
-echo "modules loaded in $(ms "$t0") ms"
-
-# Both addresses are local to this one kernel, so by default it routes
-# 192.0.2.2 -> 192.0.2.1 through lo, where no RDMA device listens: address
-# resolution from rxe1 then times out (ADDR_ERROR -110) or the CM request
-# loops back into rxe1 (REJECTED, no listener), and without a source
-# address everything stays on rxe0. Send locally generated traffic between
-# the two addresses out of the other end of the pair instead, and accept
-# packets arriving with a local source address.
-veth_routes() {
-	local d
-	for d in all veth0 veth1; do
-		echo 1 >/proc/sys/net/ipv4/conf/$d/accept_local
-		echo 0 >/proc/sys/net/ipv4/conf/$d/rp_filter
-	done
-	# ib_core's address resolution starts ARP and then queues its
-	# request; over veth the reply arrives before the request is queued,
-	# its wake-up is lost and the request sleeps for its whole timeout
-	# (22-27 s measured). Permanent neighbours need no ARP at all.
-	ip -batch - <<-EOF
-	rule add pref 100 lookup local
-	rule del pref 0
-	rule add pref 10 iif lo to 192.0.2.1 lookup 101
-	rule add pref 11 iif lo to 192.0.2.2 lookup 102
-	route add 192.0.2.1 dev veth1 src 192.0.2.2 table 101
-	route add 192.0.2.2 dev veth0 src 192.0.2.1 table 102
-	neigh replace 192.0.2.1 dev veth1 nud permanent lladdr $(</sys/class/net/veth0/address)
-	neigh replace 192.0.2.2 dev veth0 nud permanent lladdr $(</sys/class/net/veth1/address)
-	EOF
-}
-
-t0=$(now)
-ip -batch - <<-EOF
-link add veth0 type veth peer name veth1
-addr add 192.0.2.1/24 dev veth0
-addr add 192.0.2.2/24 dev veth1
-link set veth0 up
-link set veth1 up
-EOF
-veth_routes
-ip route get 192.0.2.1 from 192.0.2.2 | grep -q 'dev veth1' ||
-	fail "192.0.2.1 is not routed over veth1: $(ip route get 192.0.2.1 from 192.0.2.2)"
-echo "veth pair and routes up in $(ms "$t0") ms"
+rxe_veth_up
+echo "modules, veth pair and routes up in $(ms "$t0") ms"
 
 # Before any rxe device exists the program must say so plainly (exit 2).
 rc=0
@@ -90,16 +35,8 @@ cat "$work/nodev"
 	fail "without an RDMA device: exit $rc and no clear message"
 
 t0=$(now)
-rdma link add rxe0 type rxe netdev veth0
-echo "rdma link add rxe0: $(ms "$t0") ms"
-rdma link add rxe1 type rxe netdev veth1
-for _ in $(seq 100); do
-	[ "$(rdma link show | grep -c 'state ACTIVE')" -ge 2 ] && break
-	sleep 0.1
-done
+rxe_links_up
 rdma link show
-[ "$(rdma link show | grep -c 'state ACTIVE')" -ge 2 ] ||
-	fail "rxe0/rxe1 did not become ACTIVE"
 echo "rxe0 and rxe1 ACTIVE $(ms "$t0") ms after the first link add"
 
 # Without CAP_IPC_LOCK and with 4 KiB of RLIMIT_MEMLOCK, registering the

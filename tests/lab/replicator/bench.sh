@@ -5,7 +5,7 @@
 #   bench.sh PATH/TO/replicator-bench
 set -euo pipefail
 here=$(dirname "$0")
-. "$here/rxe-pair.sh"
+. "$here/../rdma/rxe-pair.sh"
 bench=$1
 [ -x "$bench" ] || fail "replicator-bench not found at '$bench'"
 trap rxe_pair_down EXIT

@@ -5,7 +5,7 @@
 #   run.sh PATH/TO/repl-drive SCENARIO...
 set -euo pipefail
 here=$(dirname "$0")
-. "$here/rxe-pair.sh"
+. "$here/../rdma/rxe-pair.sh"
 drive=$1
 shift
 [ -x "$drive" ] || fail "repl-drive not found at '$drive' (build it first)"

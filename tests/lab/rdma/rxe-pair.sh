@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Sourced inside the lab: two Soft-RoCE devices on a veth pair in one
 # kernel, rxe0 on veth0 (192.0.2.1, the secondary) and rxe1 on veth1
-# (192.0.2.2, the primary). Defines fail, now, ms and rxe_pair_up; the
-# caller's EXIT trap should call rxe_pair_down.
+# (192.0.2.2, the primary). Defines fail, now, ms, rxe_veth_up (modules,
+# the veth pair and its routes), rxe_links_up (the two rxe devices) and
+# rxe_pair_up (both); the caller's EXIT trap should call rxe_pair_down.
+# Used by the RDMA self-test (run.sh) and the replicator's lab suites.
 #
 # Why one network namespace and policy routes: on Debian's 6.1 rxe opens
 # its UDP socket (port 4791) in the initial namespace only; with the veth
@@ -26,10 +28,9 @@ rxe_pair_down() {
 		ip rule del pref 100 2>/dev/null || true
 }
 
-rxe_pair_up() {
-	local t0 d
+rxe_veth_up() {
+	local d
 	[ "${KEMARI_LAB:-}" = 1 ] || fail "run me inside the lab (tests/lab/lab-run)"
-	t0=$(now)
 	# rdma_rxe needs crc32_generic first; autoloading does not work here.
 	for m in crc32_generic veth rdma_rxe rdma_ucm; do
 		modprobe "$m" || fail "modprobe $m"
@@ -57,6 +58,11 @@ rxe_pair_up() {
 	neigh replace 192.0.2.1 dev veth1 nud permanent lladdr $(</sys/class/net/veth0/address)
 	neigh replace 192.0.2.2 dev veth0 nud permanent lladdr $(</sys/class/net/veth1/address)
 	EOF2
+	ip route get 192.0.2.1 from 192.0.2.2 | grep -q 'dev veth1' ||
+		fail "192.0.2.1 is not routed over veth1: $(ip route get 192.0.2.1 from 192.0.2.2)"
+}
+
+rxe_links_up() {
 	rdma link add rxe0 type rxe netdev veth0
 	rdma link add rxe1 type rxe netdev veth1
 	for _ in $(seq 150); do
@@ -65,5 +71,12 @@ rxe_pair_up() {
 	done
 	[ "$(rdma link show | grep -c 'state ACTIVE')" -ge 2 ] ||
 		fail "rxe0/rxe1 did not become ACTIVE: $(rdma link show)"
+}
+
+rxe_pair_up() {
+	local t0
+	t0=$(now)
+	rxe_veth_up
+	rxe_links_up
 	echo "rxe pair up in $(ms "$t0") ms"
 }
