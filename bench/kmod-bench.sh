@@ -15,11 +15,11 @@ exits=${4:-200}
 rounds=${5:-3}
 : "${KEMARI_LAB:?kmod-bench.sh runs inside the lab: tests/lab/lab-run -- $0 ...}"
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../tests/lab/kmod/lab-hold.sh"
+. "$KEMARI_SRC/tests/lab/kvm/lab-kvm.sh"
 
 "$KEMARI_SRC/kmod/kbuild.sh" --check "$out" ||
 	{ echo "FAIL: build kemari.ko on the host first: kmod/kbuild.sh $out" >&2; exit 1; }
-kvm_ready "$gate"
+lab_kvm_ready
 result=$(mktemp)
 timeout 200 "$bench" --module "$out/kemari.ko" --exits "$exits" --rounds "$rounds" | tee "$result"
 python3 "$here/kmod-bench-check.py" "$result"

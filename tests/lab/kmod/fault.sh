@@ -12,7 +12,7 @@
 # the kernel survived, the module unloads afterwards, and the log holds the
 # two expected oopses and nothing else (no WARNING, no other BUG).
 set -euo pipefail
-. "$(dirname "$0")/lab-hold.sh"
+. "$KEMARI_SRC/tests/lab/kvm/lab-kvm.sh"
 
 gate=${1:?usage: fault.sh KMOD_GATE TEST_OUTDIR}
 out=${2:?usage: fault.sh KMOD_GATE TEST_OUTDIR}
@@ -43,7 +43,7 @@ ms() { echo $(($(date +%s%N) / 1000000)); }
 [ "$(cat /sys/devices/system/cpu/cpu1/online)" = 1 ] || fail "CPU 1 is not online"
 echo "$marker" >/dev/kmsg
 
-kvm_ready "$gate" || fail "kvm_amd and the held VM"
+lab_kvm_ready || fail "kvm_amd and the held VM"
 timeout 60 insmod "$ko" || fail "insmod $ko"
 has "TEST BUILD" || fail "the load message does not say TEST BUILD"
 

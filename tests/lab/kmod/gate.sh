@@ -8,7 +8,7 @@
 # load/unload cycles with VMs running (kmod-gate cycles), and fails on any
 # WARNING/BUG/Oops in dmesg or a W/D taint.
 set -euo pipefail
-. "$(dirname "$0")/lab-hold.sh"
+. "$KEMARI_SRC/tests/lab/kvm/lab-kvm.sh"
 
 gate=${1:?usage: gate.sh KMOD_GATE OUTDIR [CYCLES]}
 out=${2:?usage: gate.sh KMOD_GATE OUTDIR [CYCLES]}
@@ -54,7 +54,7 @@ echo "$marker" >/dev/kmsg
 taint0=$(cat /proc/sys/kernel/tainted)
 
 t=$(ms)
-kvm_ready "$gate" || fail "kvm_amd and the held VM"
+lab_kvm_ready || fail "kvm_amd and the held VM"
 echo "kvm_amd and the held VM: $(($(ms) - t)) ms"
 t=$(ms)
 bounded 60 "insmod $ko" insmod "$ko"

@@ -6,7 +6,6 @@
  *   kmod-gate cycles KO N   N load/unload cycles of KO while registered,
  *                           orphaned and unregistered VMs run
  *   kmod-gate fault         fault containment (the test build loaded)
- *   kmod-gate hold          keep one VM alive until killed (see below)
  *
  * Guests are KVM-selftest shaped (tests/lab/kvm/kvm_util): real mode,
  * looping on an OUT to a tapped port and one to an untapped port.
@@ -954,26 +953,6 @@ static int mode_fault(void)
 	return failures ? 1 : 0;
 }
 
-/*
- * Creating the first VM and destroying the last flip static keys in KVM
- * (preempt notifiers, the deferred apic_sw_disabled key); that text
- * patching, and the module's own ftrace patching at load and unload, can
- * livelock under nested SVM on multi-threaded TCG when they overlap
- * (tests/lab/vmm/kvm_hold.c, LAB-NOTES). The lab scripts keep one VM alive
- * for the whole run so no test's VM create/destroy patches text.
- */
-static int mode_hold(void)
-{
-	struct lab_vm vm;
-
-	vm_new(&vm);
-	printf("ready\n");
-	fflush(stdout);
-	while (pause() < 0 && errno == EINTR)
-		;
-	return 1;
-}
-
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -983,8 +962,6 @@ int main(int argc, char **argv)
 		return mode_cycles(argv[2], atoi(argv[3]));
 	if (argc == 2 && !strcmp(argv[1], "fault"))
 		return mode_fault();
-	if (argc == 2 && !strcmp(argv[1], "hold"))
-		return mode_hold();
-	fprintf(stderr, "usage: kmod-gate gate | cycles KO N | fault | hold\n");
+	fprintf(stderr, "usage: kmod-gate gate | cycles KO N | fault\n");
 	return 2;
 }
