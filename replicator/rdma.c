@@ -1173,11 +1173,13 @@ static int fail_setup(struct rdma_conn *c, int r)
 	return r;
 }
 
-static int rc_listen(const char *host, const char *port,
-		     struct km_transport **out)
+/*
+ * What listening and connecting both start with: an RDMA device must
+ * exist, then a connection with its event channel and its CM id.
+ */
+static int conn_open(struct rdma_conn **out)
 {
 	struct rdma_conn *c;
-	struct addrinfo *ai;
 	int r;
 
 	r = no_device();
@@ -1192,6 +1194,20 @@ static int rc_listen(const char *host, const char *port,
 	if (rdma_create_id(c->ch, &c->id, c, RDMA_PS_TCP))
 		return fail_setup(c, why(c, -errno, "rdma_create_id: %s",
 					 strerror(errno)));
+	*out = c;
+	return 0;
+}
+
+static int rc_listen(const char *host, const char *port,
+		     struct km_transport **out)
+{
+	struct rdma_conn *c;
+	struct addrinfo *ai;
+	int r;
+
+	r = conn_open(&c);
+	if (r)
+		return r;
 	r = resolve(host, port, true, &ai);
 	if (r) {
 		rdma_close(&c->base);
@@ -1325,18 +1341,9 @@ static int rdma_connect_op(const char *host, const char *port,
 	struct rdma_conn *c;
 	int r;
 
-	r = no_device();
+	r = conn_open(&c);
 	if (r)
 		return r;
-	c = conn_new();
-	if (!c)
-		return -ENOMEM;
-	r = channel_open(c);
-	if (r)
-		return fail_setup(c, r);
-	if (rdma_create_id(c->ch, &c->id, c, RDMA_PS_TCP))
-		return fail_setup(c, why(c, -errno, "rdma_create_id: %s",
-					 strerror(errno)));
 	r = resolve_addr(c, host, port);
 	if (r == -EINVAL) {
 		rdma_close(&c->base);
