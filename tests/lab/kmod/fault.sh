@@ -20,44 +20,30 @@ out=${2:?usage: fault.sh KMOD_GATE TEST_OUTDIR}
 marker="kemari-lab-fault: begin $$"
 ko=$out/kemari.ko
 
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- dmesg since the test began:" >&2
-	dmesg | sed -n "/$marker/,\$p" >&2
-	exit 1
-}
-# The log since the marker, read whole (grep -q on a pipe would end it early
-# and pipefail would count the writer's SIGPIPE as a failure).
-log() {
-	local all
-	all=$(dmesg)
-	sed -n "/$marker/,\$p" <<<"$all"
-}
-has() { local l; l=$(log); grep -q -- "$1" <<<"$l"; }
-ms() { echo $(($(date +%s%N) / 1000000)); }
+. "$(dirname "$0")/lib.sh"
 
 "$KEMARI_SRC/kmod/kbuild.sh" --check "$out" ||
 	fail "$ko is missing or older than kmod/: kmod/kbuild.sh --test $out"
 [ -n "$(modinfo -F kemari_test_build "$ko")" ] || fail "$ko is not the test build"
 [ "$(cat /proc/sys/kernel/panic_on_oops)" = 0 ] || fail "panic_on_oops is set"
 [ "$(cat /sys/devices/system/cpu/cpu1/online)" = 1 ] || fail "CPU 1 is not online"
-echo "$marker" >/dev/kmsg
+kmsg_mark
 
 lab_kvm_ready || fail "kvm_amd and the held VM"
 timeout 60 insmod "$ko" || fail "insmod $ko"
-has "TEST BUILD" || fail "the load message does not say TEST BUILD"
+kmsg_has "TEST BUILD" || fail "the load message does not say TEST BUILD"
 
 t=$(ms)
 timeout 150 "$gate" fault || fail "kmod-gate fault"
 echo "fault checks: $(($(ms) - t)) ms"
 [ "$(cat /sys/devices/system/cpu/cpu1/online)" = 1 ] || fail "CPU 1 was not brought back"
 
-has "CPU 1 taken offline after the fault" || fail "no offline message"
-n=$(log | grep -c "VM fenced, owner notified" || true)
+kmsg_has "CPU 1 taken offline after the fault" || fail "no offline message"
+n=$(kmsg_since | grep -c "VM fenced, owner notified" || true)
 [ "$n" = 2 ] || fail "$n containment messages, expected 2"
-has "BUG: kernel NULL pointer dereference" || fail "no NULL oops"
-has "general protection fault" || fail "no GP oops"
-if log | grep -E 'WARNING:|BUG:|soft lockup|refcount_t' |
+kmsg_has "BUG: kernel NULL pointer dereference" || fail "no NULL oops"
+kmsg_has "general protection fault" || fail "no GP oops"
+if kmsg_since | grep -E 'WARNING:|BUG:|soft lockup|refcount_t' |
 	grep -v 'BUG: kernel NULL pointer dereference'; then
 	fail "the kernel log shows more than the two deliberate faults"
 fi

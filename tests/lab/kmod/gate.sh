@@ -17,13 +17,7 @@ cycles=${3:-3}
 marker="kemari-lab-gate: begin $$"
 ko=$out/kemari.ko
 
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- dmesg since the test began:" >&2
-	dmesg | sed -n "/$marker/,\$p" >&2
-	exit 1
-}
-ms() { echo $(($(date +%s%N) / 1000000)); }
+. "$(dirname "$0")/lib.sh"
 
 # bounded SECONDS WHAT CMD...: run CMD; if it is still running after
 # SECONDS, dump its kernel stack and every CPU's backtrace into the log
@@ -50,8 +44,7 @@ bounded() {
 
 "$KEMARI_SRC/kmod/kbuild.sh" --check "$out" ||
 	fail "$ko is missing or older than kmod/: build it on the host first (kmod/kbuild.sh $out)"
-echo "$marker" >/dev/kmsg
-taint0=$(cat /proc/sys/kernel/tainted)
+kmsg_mark
 
 t=$(ms)
 lab_kvm_ready || fail "kvm_amd and the held VM"
@@ -72,12 +65,5 @@ bounded 150 "kmod-gate cycles" "$gate" cycles "$ko" "$cycles"
 echo "$cycles load/unload cycles with VMs running: $(($(ms) - t)) ms"
 [ ! -d /sys/module/kemari ] || fail "kemari still loaded after the cycles"
 
-if dmesg | sed -n "/$marker/,\$p" |
-	grep -E 'WARNING:|BUG:|Oops|general protection|Call Trace|refcount_t|soft lockup'; then
-	fail "the kernel log shows a warning or a bug since the test began"
-fi
-taint=$(cat /proc/sys/kernel/tainted)
-bad=$(((taint & ~taint0) & ((1 << 5) | (1 << 7) | (1 << 9))))
-[ "$bad" -eq 0 ] || fail "the kernel became tainted ($taint0 -> $taint)"
-echo "ok: dmesg clean, taint $taint0 -> $taint"
+kmsg_clean
 echo "lab_kmod_gate: PASS"
