@@ -82,6 +82,39 @@ static int set_cpuid(struct km_vcpu *vcpu, const struct kvm_cpuid2 *cpuid,
 	return r;
 }
 
+/*
+ * Start XCR0 at every user state component the guest's CPUID offers, the
+ * value Linux writes with XSETBV first thing. KVM derives CPUID.0xD.0:EBX
+ * (the XSAVE area size the guest checks against its own sum) from the XCR0
+ * it knows; where XSETBV is not intercepted (nested SVM under TCG in the
+ * lab) KVM never learns the guest's value, reports the 576-byte legacy size
+ * and the guest kernel disables XSAVE or worse. Real hardware intercepts
+ * XSETBV and the guest's own write simply lands on the same value.
+ */
+static int set_xcr0(struct km_vcpu *vcpu, const struct kvm_cpuid2 *cpuid,
+		    struct km_err *err)
+{
+	struct kvm_xcrs xcrs = { .nr_xcrs = 1 };
+	uint32_t i;
+	int r;
+
+	for (i = 0; i < cpuid->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		if (e->function == 0xd && e->index == 0)
+			xcrs.xcrs[0].value = e->eax | (uint64_t)e->edx << 32;
+	}
+	if (!(xcrs.xcrs[0].value & 1))
+		return 0;	/* no XSAVE leaf: leave the reset value */
+	if (ioctl(vcpu->fd, KVM_SET_XCRS, &xcrs) == 0)
+		return 0;
+	r = -errno;
+	km_err_set(err, "KVM_SET_XCRS (XCR0 %#llx) on vCPU %u failed: %s",
+		   (unsigned long long)xcrs.xcrs[0].value, vcpu->id,
+		   strerror(-r));
+	return r;
+}
+
 static void lvt_set_mode(struct kvm_lapic_state *lapic, int reg, uint32_t mode)
 {
 	uint32_t v;
@@ -135,6 +168,9 @@ int km__vcpu_create(struct km_vm *vm, unsigned int id,
 		goto err_close;
 	}
 	r = set_cpuid(vcpu, cpuid, err);
+	if (r < 0)
+		goto err_unmap;
+	r = set_xcr0(vcpu, cpuid, err);
 	if (r < 0)
 		goto err_unmap;
 	r = setup_lapic(vcpu, err);

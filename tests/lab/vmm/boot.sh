@@ -39,6 +39,7 @@ boot() {
 		# the marker's time would be taken at the VM's exit instead.
 		line=${line%$'\r'}
 		printf '%s: %s\n' "$name" "$line"
+		printf '%s\n' "$line" >>"$tmp/$name.console"
 		case $line in
 		*KEMARI-BOOT-OK*)
 			echo "$name: boot to marker: $((($(date +%s%N) - t0) / 1000000)) ms from kemari-vmm start"
@@ -58,6 +59,12 @@ grep -q 'cpus=2 ' "$tmp/reboot.marker" ||
 	fail "kemari-vmm exited with $(cat "$tmp/reboot.rc"), not 0 (clean guest reset)"
 grep -q 'reset the machine through the i8042' "$tmp/reboot.err" ||
 	fail "the VM did not end through the i8042 reset"
+# The CPU model we give must satisfy the guest kernel's own consistency
+# checks (XSAVE sizes, ...): a WARNING here means a wrong CPUID or XCR0.
+! grep -E 'WARNING:|XSAVE consistency|BUG:' "$tmp/reboot.console" ||
+	fail "the guest kernel complained about the virtual CPU (lines above)"
+grep -q 'x86/fpu: Enabled xstate features' "$tmp/reboot.console" ||
+	fail "the guest kernel did not enable XSAVE"
 echo "PASS: Linux booted to userspace on 2 vCPUs and its reboot ended the VM"
 
 boot poweroff 1 "quiet kemari.end=poweroff"
