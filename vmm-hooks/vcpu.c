@@ -215,25 +215,40 @@ static void kick(struct km_vcpu *vcpu)
 		pthread_kill(vcpu->thread, KM_KICK_SIGNAL);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void deadline_in(struct timespec *t, long ns)
+{
+	clock_gettime(CLOCK_REALTIME, t);
+	t->tv_nsec += ns;
+	while (t->tv_nsec >= 1000000000) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000;
+	}
+}
+
 /*
  * Wait (lock held) until every active vCPU but @self (NULL: every one) is
- * parked. Every 100 ms the others
- * are kicked again: kicking a parked vCPU is harmless (its immediate_exit
- * is set anyway), and in the lab a kick has been seen to go unanswered
- * under nested SVM on TCG, where a second signal costs nothing.
+ * parked, kicking the others again after 1 ms, then 2, 4, ... up to every
+ * 100 ms. On hardware a kick is answered in microseconds and this never
+ * fires; under nested SVM on TCG (the lab) a kick has been seen to go
+ * unanswered until a later interrupt, tens of ms on, and a second signal
+ * costs nothing (a parked vCPU has immediate_exit set anyway).
  */
 static void wait_parked(struct km_vm *vm, const struct km_vcpu *self)
 {
+	long wait_ns = 1000 * 1000;
 	struct timespec t;
 	unsigned int i;
 
 	while (vm->nparked + (self != NULL) < vm->nactive && !vm->stopping) {
-		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_nsec += 100 * 1000 * 1000;
-		if (t.tv_nsec >= 1000000000) {
-			t.tv_sec++;
-			t.tv_nsec -= 1000000000;
-		}
+		deadline_in(&t, wait_ns);
 		if (pthread_cond_timedwait(&vm->cond, &vm->lock, &t) !=
 		    ETIMEDOUT)
 			continue;
@@ -241,6 +256,8 @@ static void wait_parked(struct km_vm *vm, const struct km_vcpu *self)
 		for (i = 0; i < vm->ncpus; i++)
 			if (&vm->vcpus[i] != self)
 				kick(&vm->vcpus[i]);
+		if (wait_ns < 100 * 1000 * 1000)
+			wait_ns *= 2;
 	}
 }
 
@@ -282,10 +299,11 @@ static bool may_own(const struct km_vm *vm, const struct km_vcpu *self,
 bool km__vm_pause_others(struct km_vcpu *self)
 {
 	struct km_vm *vm = self->vm;
-	uint64_t ticket;
+	uint64_t ticket, t0, t1, park_ns;
 	unsigned int i;
 	bool ok;
 
+	t0 = now_ns();
 	pthread_mutex_lock(&vm->lock);
 	ticket = vm->next_ticket++;
 	if (!may_own(vm, self, ticket) && !vm->stopping) {
@@ -300,12 +318,18 @@ bool km__vm_pause_others(struct km_vcpu *self)
 		vm->nparked--;
 		self->wants_vm = false;
 	}
+	t1 = now_ns();
+	self->stats.turn_wait_ns += t1 - t0;
 	if (!vm->stopping) {
 		vm->pause_owner = self;
 		for (i = 0; i < vm->ncpus; i++)
 			if (&vm->vcpus[i] != self)
 				kick(&vm->vcpus[i]);
 		wait_parked(vm, self);
+		park_ns = now_ns() - t1;
+		self->stats.park_wait_ns += park_ns;
+		if (park_ns > self->stats.park_wait_max_ns)
+			self->stats.park_wait_max_ns = park_ns;
 	}
 	ok = !vm->stopping;
 	pthread_mutex_unlock(&vm->lock);
@@ -419,10 +443,15 @@ static int handle_exit(struct km_vcpu *vcpu)
 
 static void vcpu_loop(struct km_vcpu *vcpu)
 {
+	uint64_t t0 = now_ns(), t1;
 	int r;
 
 	while (vcpu_sync(vcpu)) {
+		t1 = now_ns();
+		vcpu->stats.sync_ns += t1 - t0;
 		r = ioctl(vcpu->fd, KVM_RUN, 0);
+		t0 = now_ns();
+		vcpu->stats.run_ns += t0 - t1;
 		vcpu->drained = r < 0 && errno == EINTR;
 		if (vcpu->drained) {
 			vcpu->stats.kicks++;
@@ -582,7 +611,10 @@ static void describe_pause(struct km_vm *vm, char *buf, size_t len)
 
 		n += (size_t)snprintf(buf + n, len - n,
 				      "; vCPU %u%s: turn %llu, %llu guest "
-				      "entries, %llu kicks",
+				      "entries, %llu kicks, %.3f s waiting "
+				      "for its turn, %.3f s for the others "
+				      "to park (worst %.1f ms), %.3f s in "
+				      "KVM_RUN, %.3f s parked or syncing",
 				      i,
 				      v == vm->pause_owner ? " (owner)" :
 				      v->wants_vm ? " (waiting at a tapped "
@@ -590,14 +622,19 @@ static void describe_pause(struct km_vm *vm, char *buf, size_t len)
 						    "",
 				      (unsigned long long)v->turn_gen,
 				      (unsigned long long)v->stats.runs,
-				      (unsigned long long)v->stats.kicks);
+				      (unsigned long long)v->stats.kicks,
+				      v->stats.turn_wait_ns / 1e9,
+				      v->stats.park_wait_ns / 1e9,
+				      v->stats.park_wait_max_ns / 1e6,
+				      v->stats.run_ns / 1e9,
+				      v->stats.sync_ns / 1e9);
 	}
 	pthread_mutex_unlock(&vm->lock);
 }
 
 static void monitor_tick(struct km_vm *vm, unsigned int *off_ticks)
 {
-	char why[384];
+	char why[960];
 
 	if (vm->timeout_s && elapsed(vm) >= vm->timeout_s) {
 		describe_pause(vm, why, sizeof(why));
@@ -615,19 +652,30 @@ static void monitor_tick(struct km_vm *vm, unsigned int *off_ticks)
 			   "interrupts disabled (poweroff or halt)");
 }
 
+/*
+ * The monitor: a tick every second whatever wakes the condition variable
+ * in between (tapped exits broadcast it many times a second). Once the VM
+ * is stopping, every vCPU still in KVM_RUN is kicked again each tick, so a
+ * lost signal cannot leave the VM unjoinable.
+ */
 static void wait_end(struct km_vm *vm)
 {
-	unsigned int off_ticks = 0;
+	unsigned int off_ticks = 0, i;
 	struct timespec tick;
 
 	pthread_mutex_lock(&vm->lock);
+	deadline_in(&tick, 1000 * 1000 * 1000);
 	while (vm->nactive > 0) {
-		clock_gettime(CLOCK_REALTIME, &tick);
-		tick.tv_sec += 1;
 		if (pthread_cond_timedwait(&vm->cond, &vm->lock, &tick) !=
-			    ETIMEDOUT ||
-		    vm->stopping)
+		    ETIMEDOUT)
 			continue;
+		deadline_in(&tick, 1000 * 1000 * 1000);
+		if (vm->stopping) {
+			for (i = 0; i < vm->ncpus; i++)
+				if (!vm->vcpus[i].done)
+					kick(&vm->vcpus[i]);
+			continue;
+		}
 		pthread_mutex_unlock(&vm->lock);
 		monitor_tick(vm, &off_ticks);
 		pthread_mutex_lock(&vm->lock);

@@ -51,6 +51,14 @@ struct km_vcpu_stats {
 	uint64_t runs;
 	/* tapped exits that waited for another vCPU's turn (vcpu.c) */
 	uint64_t turn_waits;
+	/* time a tapped exit spent waiting for its turn, and for the
+	 * others to park after the kick (sum and worst), in ns */
+	uint64_t turn_wait_ns;
+	uint64_t park_wait_ns;
+	uint64_t park_wait_max_ns;
+	/* time inside KVM_RUN, and parked or syncing before it, in ns */
+	uint64_t run_ns;
+	uint64_t sync_ns;
 };
 
 struct km_vcpu {
@@ -114,7 +122,7 @@ struct km_vm {
 	uint64_t rekicks; /* a pause waited 100 ms and kicked again */
 	bool stopping;
 	enum km_vm_end end;
-	char end_msg[512];
+	char end_msg[1024];
 
 	unsigned int timeout_s; /* 0: none */
 	struct timespec t_start;
