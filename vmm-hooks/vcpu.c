@@ -211,7 +211,14 @@ int km_vcpu_get_rip(struct km_vcpu *vcpu, uint64_t *rip)
 static void kick(struct km_vcpu *vcpu)
 {
 	vcpu->run->immediate_exit = 1;
-	if (vcpu->thread_started)
+	/*
+	 * Anywhere but in (or entering) KVM_RUN it sees immediate_exit
+	 * before it runs the guest again. Fewer signals matter in the lab:
+	 * QEMU's nested SVM has been seen to corrupt the guest's RIP when a
+	 * kick's IPI lands at VMRUN (tests/lab/README.md).
+	 */
+	if (vcpu->thread_started &&
+	    __atomic_load_n(&vcpu->in_guest, __ATOMIC_ACQUIRE))
 		pthread_kill(vcpu->thread, KM_KICK_SIGNAL);
 }
 
@@ -376,6 +383,8 @@ static bool vcpu_sync(struct km_vcpu *vcpu)
 	paused = vm->pause_owner && vm->pause_owner != vcpu;
 	vcpu->run->immediate_exit = paused || vm->stopping;
 	vcpu->stats.runs += !vcpu->run->immediate_exit;
+	__atomic_store_n(&vcpu->in_guest, !vcpu->run->immediate_exit,
+			 __ATOMIC_RELEASE);
 	if (!vcpu->run->immediate_exit && vcpu->turn_gen != vm->resume_gen) {
 		/* Its turn: a vCPU waiting to take the VM may go on. */
 		vcpu->turn_gen = vm->resume_gen;
@@ -450,6 +459,7 @@ static void vcpu_loop(struct km_vcpu *vcpu)
 		t1 = now_ns();
 		vcpu->stats.sync_ns += t1 - t0;
 		r = ioctl(vcpu->fd, KVM_RUN, 0);
+		__atomic_store_n(&vcpu->in_guest, false, __ATOMIC_RELEASE);
 		t0 = now_ns();
 		vcpu->stats.run_ns += t0 - t1;
 		vcpu->drained = r < 0 && errno == EINTR;

@@ -68,6 +68,9 @@ struct km_vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
+	/* set (lock held) before a KVM_RUN that runs the guest, cleared
+	 * after it returns: only such a vCPU needs a signal to stop */
+	bool in_guest;
 	/* The last KVM_RUN returned EINTR: no I/O awaits completion. */
 	bool drained;
 	/* Fairness (vcpu.c), under vm->lock: the vm->resume_gen at which this

@@ -68,7 +68,13 @@ for _ in $(seq 900); do
 	kill -0 "$vmm_pid" 2>/dev/null || break
 	sleep 0.1
 done
-grep -q KEMARI-NET-UP "$tmp/console" || fail "the guest never brought its NIC up"
+if ! grep -q KEMARI-NET-UP "$tmp/console"; then
+	kill -0 "$vmm_pid" 2>/dev/null && state="still running" ||
+		state="exited"
+	tail -n 25 "$tmp/console" | sed 's/^/console: /'
+	sed 's/^/vmm: /' "$tmp/err"
+	fail "the guest never brought its NIC up (kemari-vmm $state)"
+fi
 echo "guest NIC up $((($(date +%s%N) - t0) / 1000000)) ms after kemari-vmm started"
 ping -c 3 -W 5 -i 0.3 192.0.2.2 >"$tmp/ping" 2>&1 ||
 	{ cat "$tmp/ping"; ip -s link show kmtap0; fail "the lab host could not ping the guest"; }
