@@ -4,7 +4,7 @@
 lab_kvm_ready() {
 	local hold=${KM_KVM_HOLD:-$KEMARI_BUILD/tests/lab/kvm/kvm-hold}
 	local fifo line
-	modprobe kvm_amd ${KM_KVM_AMD_OPTS-}
+	modprobe kvm_amd
 	[ -c /dev/kvm ] || { echo "FAIL: /dev/kvm did not appear after modprobe kvm_amd" >&2; return 1; }
 	fifo=$(mktemp -u)
 	mkfifo "$fifo"
