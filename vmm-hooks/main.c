@@ -374,7 +374,7 @@ static void print_stats(const struct km_vm *vm)
 	fprintf(stderr,
 		"kemari-vmm: ran %.3f s: %llu exits (%.0f/s), %llu "
 		"PIO (%llu tapped, %llu waited for another vCPU's turn), "
-		"%llu MMIO, %llu kicks (%llu repeated after 100 ms)\n",
+		"%llu MMIO, %llu kicks (%llu repeated, unanswered)\n",
 		secs, (unsigned long long)t.exits,
 		secs > 0 ? t.exits / secs : 0.0, (unsigned long long)t.io,
 		(unsigned long long)t.tapped, (unsigned long long)t.turn_waits,

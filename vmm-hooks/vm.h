@@ -122,7 +122,7 @@ struct km_vm {
 	/* Tapped exits own the VM in ticket order; each vCPU release bumps
 	 * resume_gen (see vcpu.c). */
 	uint64_t next_ticket, now_serving, resume_gen;
-	uint64_t rekicks; /* a pause waited 100 ms and kicked again */
+	uint64_t rekicks; /* a pause found a kick unanswered and kicked again */
 	bool stopping;
 	enum km_vm_end end;
 	char end_msg[1024];
