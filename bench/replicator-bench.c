@@ -9,6 +9,7 @@
  *   replicator-bench [--scale F] [--pages N] [--no-auth-lines]
  *		      [--max-pages N] [--transport tcp|rdma] [--addr A]
  *		      [--from SRC] [--mem-pages N]
+ *		      [--placement split|same|free] [--spin-us N|never]
  *
  * Over RDMA the floor is one chain of plain RDMA WRITEs of the raw pages
  * (gathered, at most the device's SGE limit per WRITE, the last one WITH
@@ -18,6 +19,7 @@
  * --addr; the primary connects from --from.
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <rdma/rdma_cma.h>
@@ -42,13 +44,63 @@
 /* Guest memory in pages: 128 MiB unless --mem-pages says otherwise. */
 static uint32_t mem_pages = 32768u;
 
+/*
+ * Where the ends run. On loopback the scheduler decides by itself whether
+ * the two ends share a CPU, and it decides differently from run to run
+ * (docs/performance.md), so the bench pins them: "split" (the default)
+ * gives the primary one CPU and both receivers (the secondary and the
+ * floor's) another, as two hosts would; "same" puts everything on one
+ * CPU; "free" leaves it to the scheduler.
+ */
+enum placement { PLACE_SPLIT, PLACE_SAME, PLACE_FREE };
+static const char *const place_names[] = { "split", "same", "free" };
+
 struct opts {
 	const struct km_transport_ops *ops;
 	const char *addr; /* where the receivers listen */
 	const char *from; /* RDMA: the primary's source address */
+	enum placement place;
+	int cpu[2]; /* the primary's CPU, the receivers' CPU */
+	unsigned int spin_us; /* 0: the replicator's default */
 };
 
 static struct opts opt = { .addr = "127.0.0.1" };
+
+/* Pin the caller to @cpu; -1 leaves it where it is. */
+static int pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return 0;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
+/* The first two CPUs this process may use, per the placement. */
+static int plan_placement(void)
+{
+	cpu_set_t set;
+	int c, n = 0, first[2] = { -1, -1 };
+
+	opt.cpu[0] = opt.cpu[1] = -1;
+	if (opt.place == PLACE_FREE)
+		return 0;
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return -errno;
+	for (c = 0; c < CPU_SETSIZE && n < 2; c++)
+		if (CPU_ISSET(c, &set))
+			first[n++] = c;
+	if (opt.place == PLACE_SPLIT && n < 2) {
+		fprintf(stderr,
+			"bench: --placement split needs two CPUs, this process may use one; use --placement same or free\n");
+		return -EINVAL;
+	}
+	opt.cpu[0] = first[0];
+	opt.cpu[1] = opt.place == PLACE_SPLIT ? first[1] : first[0];
+	return 0;
+}
 
 static const uint8_t key[] = "kemari-bench-key-0123456789abcdef";
 
@@ -174,6 +226,7 @@ static void secondary_child(bool auth, int wfd)
 		.key_len = sizeof(key) - 1,
 		.data_auth = auth,
 		.applied = on_applied,
+		.spin_us = opt.spin_us,
 	};
 	struct km_transport *lis, *t;
 	struct km_secondary *s;
@@ -475,6 +528,13 @@ static void print_json(uint32_t pages, bool auth, struct result *r)
 	json_object_object_add(o, "transport",
 			       json_object_new_string(opt.ops->name));
 	json_object_object_add(o, "data_auth", json_object_new_boolean(auth));
+	json_object_object_add(o, "placement",
+			       json_object_new_string(place_names[opt.place]));
+	json_object_object_add(
+		o, "spin_us",
+		json_object_new_int(opt.spin_us == KM_SPIN_NEVER ? 0 :
+				    opt.spin_us	     ? (int)opt.spin_us :
+							 (int)KM_SPIN_US_DEFAULT));
 	json_object_object_add(o, "pages", json_object_new_int(pages));
 	json_object_object_add(o, "epochs", json_object_new_int((int)r->n));
 	json_object_object_add(o, "pause_p50_us", json_object_new_double(p50));
@@ -518,6 +578,8 @@ static pid_t spawn(void (*child)(uint32_t, int), uint32_t arg, int *port)
 	pid = fork();
 	if (!pid) {
 		close(fds[0]);
+		if (pin_to(opt.cpu[1]))
+			_exit(2);
 		child(arg, fds[1]);
 	}
 	close(fds[1]);
@@ -545,6 +607,7 @@ static int start_peers(struct guest *g, uint32_t pages, bool auth,
 		.generation = 1,
 		.data_auth = auth,
 		.ack_timeout_ms = 60000,
+		.spin_us = opt.spin_us,
 	};
 	bool rdma = opt.ops == &km_rdma_ops;
 	char port[16], host[128], err[256];
@@ -648,6 +711,19 @@ static int measure(struct guest *g, uint32_t pages, unsigned int iters,
 	return r;
 }
 
+static bool parse_placement(const char *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < sizeof(place_names) / sizeof(place_names[0]); i++) {
+		if (!strcmp(s, place_names[i])) {
+			opt.place = (enum placement)i;
+			return true;
+		}
+	}
+	return false;
+}
+
 static unsigned int iterations(uint32_t pages, double scale)
 {
 	unsigned int n = pages <= 1    ? 3000 :
@@ -668,7 +744,7 @@ int main(int argc, char **argv)
 	struct guest g = { .rng = 0x9e3779b97f4a7c15ull };
 	double scale = 1.0;
 	uint32_t only = 0, max_pages = UINT32_MAX;
-	bool auth_lines = true;
+	bool auth_lines = true, ok_place = true;
 	unsigned int i, a;
 
 	opt.ops = &km_tcp_ops;
@@ -692,18 +768,28 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--max-pages") &&
 			 i + 1 < (unsigned int)argc)
 			max_pages = (uint32_t)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--placement") &&
+			 i + 1 < (unsigned int)argc)
+			ok_place = parse_placement(argv[++i]);
+		else if (!strcmp(argv[i], "--spin-us") &&
+			 i + 1 < (unsigned int)argc)
+			opt.spin_us = strcmp(argv[++i], "never") ?
+					      (unsigned int)atoi(argv[i]) :
+					      KM_SPIN_NEVER;
 		else if (!strcmp(argv[i], "--mem-pages") &&
 			 i + 1 < (unsigned int)argc)
 			mem_pages = (uint32_t)atoi(argv[++i]) & ~63u;
 		else
 			opt.ops = NULL;
-		if (!opt.ops || mem_pages < 16384) {
+		if (!opt.ops || !ok_place || mem_pages < 16384) {
 			fprintf(stderr,
-				"usage: %s [--scale F] [--pages N] [--max-pages N] [--no-auth-lines] [--transport tcp|rdma] [--addr A] [--from SRC] [--mem-pages N>=16384]\n",
+				"usage: %s [--scale F] [--pages N] [--max-pages N] [--no-auth-lines] [--transport tcp|rdma] [--addr A] [--from SRC] [--mem-pages N>=16384] [--placement split|same|free] [--spin-us N]\n",
 				argv[0]);
 			return 2;
 		}
 	}
+	if (plan_placement() || pin_to(opt.cpu[0]))
+		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	g.mem = map_memfd();
 	g.dirty = calloc(mem_pages / 64, sizeof(*g.dirty));

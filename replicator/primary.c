@@ -34,8 +34,8 @@ static void hash_drain(struct km_primary *p)
 	for (i = 0; i < p->nhq; i++) {
 		const struct km__hq *q = &p->hq[i];
 
-		if (q->what & KM_HQ_XXH)
-			XXH3_64bits_update(p->xxh, q->buf, q->len);
+		if (q->what & KM_HQ_DIGEST)
+			p->digest = km_digest(p->digest, q->buf, q->len);
 		if (q->what & KM_HQ_MAC)
 			crypto_generichash_update(&p->mac, q->buf, q->len);
 	}
@@ -57,7 +57,7 @@ static void hash_later(struct km_primary *p, const void *buf, size_t len,
 /* Bytes the epoch digest (and MAC) covers. */
 static void absorb(struct km_primary *p, const void *buf, size_t len)
 {
-	hash_later(p, buf, len, KM_HQ_XXH | (p->cfg.data_auth ? KM_HQ_MAC : 0));
+	hash_later(p, buf, len, KM_HQ_DIGEST | (p->cfg.data_auth ? KM_HQ_MAC : 0));
 }
 
 /* Bytes only the MAC covers (headers). */
@@ -247,7 +247,7 @@ static void send_begin(struct km_primary *p, uint64_t epoch)
 
 	p->nhq = 0;
 	p->hq_bytes = 0;
-	XXH3_64bits_reset(p->xxh);
+	p->digest = 0;
 	if (p->cfg.data_auth)
 		crypto_generichash_init(&p->mac, p->sess.key,
 					sizeof(p->sess.key), KM_MAC_SIZE);
@@ -267,7 +267,7 @@ static void send_commit(struct km_primary *p, uint64_t epoch)
 	size_t len;
 
 	hash_drain(p);
-	c.digest = XXH3_64bits_digest(p->xxh);
+	c.digest = p->digest;
 	buf = arena_get(p, KM_WIRE_HDR_SIZE + KM_COMMIT_SIZE + KM_MAC_SIZE);
 
 	if (p->cfg.data_auth) {
@@ -423,8 +423,7 @@ static int alloc_engine(struct km_primary *p)
 	p->bitmap = calloc(p->nwords, sizeof(*p->bitmap));
 	p->pending = calloc(p->nwords, sizeof(*p->pending));
 	p->bounce = malloc((size_t)KM_FLUSH_PAGES * KM_PAGE_SIZE);
-	p->xxh = XXH3_createState();
-	if (!p->bitmap || !p->pending || !p->bounce || !p->xxh)
+	if (!p->bitmap || !p->pending || !p->bounce)
 		return -ENOMEM;
 	return 0;
 }
@@ -438,6 +437,8 @@ static int attach(struct km_primary *p, struct km_transport *t)
 {
 	int r = t->ops->set_timeout(t, p->cfg.ack_timeout_ms);
 
+	/* Everything the primary receives is an answer it waits for. */
+	km_transport_set_spin(t, km__spin_us(p->cfg.spin_us));
 	r = r	  ?:
 		    km_transport_register(t, p->cfg.mem, p->cfg.mem_size,
 					  KM_MEM_SOURCE);
@@ -543,7 +544,6 @@ void km_primary_destroy(struct km_primary *p)
 	if (!p)
 		return;
 	km_transport_close(p->t);
-	XXH3_freeState(p->xxh);
 	free(p->bounce);
 	free(p->pending);
 	free(p->bitmap);

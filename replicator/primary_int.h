@@ -4,7 +4,7 @@
 #define KEMARI_REPLICATOR_PRIMARY_INT_H
 
 #include <sodium.h>
-#include "xxh.h"
+#include "digest.h"
 
 #include "replicator_int.h"
 
@@ -19,10 +19,14 @@
  * Messages are gathered into one vector and sent with one sendmsg() per
  * batch: a small epoch (BEGIN, PAGES, STATE, COMMIT) costs one system call.
  * A batch goes out once it holds KM_BATCH_BYTES, so large epochs still
- * pipeline with the secondary's receive and checksum.
+ * pipeline with the secondary's receive and checksum. 512 KiB measured
+ * best for 1024-page epochs with the two ends on two CPUs: 256 KiB
+ * batches cost 16 system calls and ~1.3-1.5x the floor's time in them,
+ * 768 KiB and more let the batch drop out of the cache before its
+ * checksum (docs/performance.md).
  */
 #define KM_BATCH_IOV 1024
-#define KM_BATCH_BYTES (256u << 10)
+#define KM_BATCH_BYTES (512u << 10)
 #define KM_ARENA_SIZE (64u << 10)
 
 /*
@@ -33,7 +37,7 @@
  * its own measured worse (the secondary sleeps once more waiting for it).
  */
 #define KM_HASH_QUEUE (KM_BATCH_IOV * 2)
-#define KM_HQ_XXH 1u
+#define KM_HQ_DIGEST 1u
 #define KM_HQ_MAC 2u
 
 struct km__hq {
@@ -75,7 +79,7 @@ struct km_primary {
 	bool sync;
 	uint32_t nmsgs;
 	struct km_epoch_stats es;
-	XXH3_state_t *xxh;
+	uint64_t digest; /* of the epoch so far (digest.h) */
 	crypto_generichash_state mac;
 
 	/* Initial-sync progress, NULL outside km_primary_sync(). */

@@ -170,10 +170,7 @@ static struct rdma_conn *to_rc(struct km_transport *t)
 
 static uint64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return km__now_ns() / 1000000;
 }
 
 static uint64_t deadline_of(unsigned int ms)
@@ -575,6 +572,22 @@ static int cq_drain(struct rdma_conn *c)
 	return got;
 }
 
+/* Poll the CQ for the spin time (transport.h): 1 if something came. */
+static int cq_spin(struct rdma_conn *c)
+{
+	uint64_t spin = km__spin_deadline(&c->base);
+	int n;
+
+	if (!spin)
+		return 0;
+	do {
+		n = cq_drain(c);
+		if (n)
+			return n < 0 ? n : 1;
+	} while (c->state == RS_CONNECTED && km__spin_more(spin));
+	return 0;
+}
+
 /*
  * Sleep until a completion or CM event arrives (or @deadline); the caller
  * re-checks its condition. Arm, re-poll (closing the race), then block.
@@ -587,6 +600,9 @@ static int wait_event(struct rdma_conn *c, uint64_t deadline)
 	void *ctx;
 	int n;
 
+	n = cq_spin(c);
+	if (n)
+		return n < 0 ? n : 0;
 	if (ibv_req_notify_cq(c->cq, 0))
 		return why(c, -EIO, "ibv_req_notify_cq failed");
 	n = cq_drain(c);

@@ -76,7 +76,15 @@ struct km_primary_config {
 	uint64_t generation; /* of this primary's promotion */
 	bool data_auth; /* MAC every epoch (full-data authentication) */
 	unsigned int ack_timeout_ms; /* 0: wait forever */
+	/*
+	 * How long the wait for an ACK polls before it sleeps (transport.h);
+	 * 0: KM_SPIN_US_DEFAULT, KM_SPIN_NEVER: sleep at once.
+	 */
+	unsigned int spin_us;
 };
+
+#define KM_SPIN_US_DEFAULT 100u
+#define KM_SPIN_NEVER UINT32_MAX
 
 struct km_primary;
 
@@ -174,6 +182,8 @@ struct km_secondary_config {
 	/* Called after an epoch is applied (its ACK is already sent). */
 	void (*applied)(void *opaque, uint64_t epoch);
 	void *opaque;
+	/* Polling inside an epoch, as km_primary_config.spin_us. */
+	unsigned int spin_us;
 };
 
 struct km_secondary;

@@ -51,13 +51,12 @@ int km__auth_client(struct km_transport *t, const uint8_t *key, size_t key_len,
 int km__auth_server(struct km_transport *t, const uint8_t *key, size_t key_len,
 		    struct km__session *s, char *err, size_t errlen);
 
-/** km__now_ns() - CLOCK_MONOTONIC in nanoseconds. */
-static inline uint64_t km__now_ns(void)
+/** km__spin_us() - a configured spin_us as the transport takes it. */
+static inline unsigned int km__spin_us(unsigned int cfg)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (cfg == KM_SPIN_NEVER)
+		return 0;
+	return cfg ? cfg : KM_SPIN_US_DEFAULT;
 }
 
 struct km__stats_ring {

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include "xxh.h"
+#include "digest.h"
 
 #include "replicator_int.h"
 
@@ -58,7 +58,8 @@ struct km_secondary {
 	struct km_msg_begin begin; /* the epoch in flight */
 	uint32_t nmsgs;
 	bool in_epoch; /* BEGIN accepted, COMMIT not yet */
-	XXH3_state_t *xxh;
+	unsigned int spin_us; /* polling inside an epoch */
+	uint64_t digest; /* of the epoch so far (digest.h) */
 	crypto_generichash_state mac;
 	struct km__session sess;
 	uint8_t meta[KM_PAGES_META_FIXED + KM_PAGES_MAX_RUNS * KM_PAGE_RUN_SIZE];
@@ -129,7 +130,7 @@ static void drop_staging(struct km_secondary *s)
 
 static void absorb(struct km_secondary *s, const void *buf, size_t len)
 {
-	XXH3_64bits_update(s->xxh, buf, len);
+	s->digest = km_digest(s->digest, buf, len);
 	if (s->cfg.data_auth)
 		crypto_generichash_update(&s->mac, buf, len);
 }
@@ -205,7 +206,7 @@ static int recv_begin(struct km_secondary *s, struct km_transport *t)
 	r = check_sequence(s);
 	if (r)
 		return r;
-	XXH3_64bits_reset(s->xxh);
+	s->digest = 0;
 	if (s->cfg.data_auth) {
 		crypto_generichash_init(&s->mac, s->sess.key,
 					sizeof(s->sess.key), KM_MAC_SIZE);
@@ -401,7 +402,7 @@ static int check_commit(struct km_secondary *s, const struct km_msg_commit *c,
 	if (c->nmsgs != s->nmsgs)
 		return reject(s, -KM_ECHECKSUM, "%u messages, COMMIT says %u",
 			      s->nmsgs, c->nmsgs);
-	if (c->digest != XXH3_64bits_digest(s->xxh))
+	if (c->digest != s->digest)
 		return reject(s, -KM_ECHECKSUM, "epoch digest");
 	return check_mac(s, c, body);
 }
@@ -429,20 +430,27 @@ static int recv_epoch(struct km_secondary *s, struct km_transport *t)
 	int r;
 
 	r = recv_begin(s, t);
+	/* The rest of the epoch follows at once: poll for it (transport.h). */
+	if (!r)
+		km_transport_set_spin(t, s->spin_us);
 	while (!r) {
 		r = recv_hdr(s, t, raw, &h);
 		if (r)
 			break;
-		if (h.type == KM_MSG_PAGES)
+		if (h.type == KM_MSG_PAGES) {
 			r = recv_pages(s, t, raw, &h);
-		else if (h.type == KM_MSG_STATE)
+		} else if (h.type == KM_MSG_STATE) {
 			r = recv_state(s, t, raw, &h);
-		else if (h.type == KM_MSG_COMMIT)
-			return recv_commit(s, t, raw, &h);
-		else
+		} else if (h.type == KM_MSG_COMMIT) {
+			r = recv_commit(s, t, raw, &h);
+			break;
+		} else {
 			r = reject(s, -KM_ESEQUENCE,
 				   "message type %u inside an epoch", h.type);
+		}
 	}
+	/* Between epochs the wait may be long: sleep, leave the CPU. */
+	km_transport_set_spin(t, 0);
 	return r;
 }
 
@@ -592,6 +600,7 @@ int km_secondary_create(const struct km_secondary_config *cfg,
 	if (!s)
 		return -ENOMEM;
 	s->cfg = *cfg;
+	s->spin_us = km__spin_us(cfg->spin_us);
 	s->npages = cfg->mem_size / KM_PAGE_SIZE;
 	s->stage_pages = cfg->staging_pages && cfg->staging_pages < s->npages ?
 				 cfg->staging_pages :
@@ -603,9 +612,6 @@ int km_secondary_create(const struct km_secondary_config *cfg,
 		s->stage = NULL;
 		goto err_destroy;
 	}
-	s->xxh = XXH3_createState();
-	if (!s->xxh)
-		goto err_destroy;
 	*out = s;
 	return 0;
 
@@ -656,7 +662,6 @@ void km_secondary_destroy(struct km_secondary *s)
 	blobs_clear(&s->state);
 	free(s->state.v);
 	free(s->runs);
-	XXH3_freeState(s->xxh);
 	if (s->stage)
 		munmap(s->stage, s->stage_pages * KM_PAGE_SIZE);
 	sodium_memzero(&s->sess, sizeof(s->sess));

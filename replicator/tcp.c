@@ -25,12 +25,12 @@
 #define TCP_USER_TIMEOUT_MS 10000
 /*
  * Socket buffers (the kernel doubles the value): room for a whole 64-page
- * epoch or one 256 KiB batch in flight, so the sender is not held up by a
+ * epoch or one 512 KiB batch in flight, so the sender is not held up by a
  * closed window while the secondary checksums what it already received,
  * but no more. Larger buffers let the sender run megabytes ahead and the
- * secondary then copies from socket buffers that have left the cache:
- * 4 MiB measured 1024-page ratio p50 ~1.7 against ~1.15 with 256 KiB on
- * loopback, and the default autotuning ~1.35 (docs/performance.md). A
+ * secondary then copies from socket buffers that have left the cache
+ * (measured on loopback with both ends on one CPU: 1024-page ratio p50
+ * ~1.7 with 4 MiB against ~1.15 with 256 KiB; docs/performance.md). A
  * link whose bandwidth-delay product exceeds ~512 KiB (100 Gb/s with more
  * than ~40 us RTT) would want more.
  */
@@ -247,14 +247,32 @@ static int tcp_sendv(struct km_transport *t, const struct iovec *iov,
 	return 0;
 }
 
-static int recv_some(int fd, void *buf, size_t len, size_t min)
+/* Poll without sleeping until something arrives or @deadline passes. */
+static ssize_t recv_spin(int fd, void *buf, size_t len, uint64_t deadline)
 {
-	size_t got = 0;
 	ssize_t n;
 
+	do {
+		n = recv(fd, buf, len, MSG_DONTWAIT);
+		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
+			return n;
+	} while (km__spin_more(deadline));
+	errno = EAGAIN;
+	return -1;
+}
+
+static int recv_some(struct tcp_conn *c, void *buf, size_t len, size_t min)
+{
+	uint64_t spin = km__spin_deadline(&c->base);
+	size_t got = 0;
+	ssize_t n = -1;
+
 	while (got < min) {
-		n = recv(fd, (char *)buf + got, len - got,
-			 len == min ? MSG_WAITALL : 0);
+		if (spin)
+			n = recv_spin(c->fd, (char *)buf + got, len - got, spin);
+		if (!spin || (n < 0 && errno == EAGAIN))
+			n = recv(c->fd, (char *)buf + got, len - got,
+				 len == min ? MSG_WAITALL : 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -262,6 +280,8 @@ static int recv_some(int fd, void *buf, size_t len, size_t min)
 		if (n == 0)
 			return -ECONNRESET;
 		got += (size_t)n;
+		/* Data keeps coming: poll again for the next piece. */
+		spin = km__spin_deadline(&c->base);
 	}
 	return (int)(got > INT_MAX ? INT_MAX : got);
 }
@@ -279,10 +299,10 @@ static int tcp_recv(struct km_transport *t, void *buf, size_t len)
 	if (!len)
 		return 0;
 	if (len >= RBUF_SIZE / 2) {
-		r = recv_some(c->fd, buf, len, len);
+		r = recv_some(c, buf, len, len);
 		return r < 0 ? r : 0;
 	}
-	r = recv_some(c->fd, c->rbuf, RBUF_SIZE, len);
+	r = recv_some(c, c->rbuf, RBUF_SIZE, len);
 	if (r < 0)
 		return r;
 	c->rlen = (size_t)r;

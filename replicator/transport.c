@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Transport-neutral wrappers that keep the sticky stream error. */
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "transport.h"
 
@@ -15,6 +17,23 @@ const struct km_transport_ops *km_transport_find(const char *name)
 	if (!strcmp(name, km_rdma_ops.name))
 		return &km_rdma_ops;
 	return NULL;
+}
+
+uint64_t km__spin_deadline(const struct km_transport *t)
+{
+	return t->spin_us ? km__now_ns() + t->spin_us * 1000ull : 0;
+}
+
+/*
+ * The yield matters when both ends share a CPU: the peer that has to
+ * produce the answer runs instead of the poller.
+ */
+bool km__spin_more(uint64_t deadline)
+{
+	if (!deadline)
+		return false;
+	sched_yield();
+	return km__now_ns() < deadline;
 }
 
 const char *km_transport_last_error(void)

@@ -12,8 +12,11 @@
 #ifndef KEMARI_REPLICATOR_TRANSPORT_H
 #define KEMARI_REPLICATOR_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/uio.h>
+#include <time.h>
 
 struct km_transport;
 
@@ -64,6 +67,14 @@ struct km_transport_ops {
 struct km_transport {
 	const struct km_transport_ops *ops;
 	int err; /* sticky: first failure, 0 while healthy */
+	/*
+	 * A receive that finds nothing polls this long (yielding the CPU
+	 * between tries) before it sleeps; 0 sleeps at once. Set by the
+	 * engine only while an answer is due within microseconds: a
+	 * sleeping receiver costs its waker an IPI and a wake-up, which on
+	 * virtual CPUs is tens of microseconds (docs/performance.md).
+	 */
+	unsigned int spin_us;
 	char why[320]; /* sentence for the first failure, "" if none */
 };
 
@@ -100,6 +111,30 @@ const char *km_transport_last_error(void);
 /** km__transport_set_last_error() - for implementations: set the above. */
 void km__transport_set_last_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
+
+/** km__now_ns() - CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t km__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/** km_transport_set_spin() - see &km_transport.spin_us. */
+static inline void km_transport_set_spin(struct km_transport *t,
+					 unsigned int us)
+{
+	t->spin_us = us;
+}
+
+/**
+ * km__spin_deadline() - for implementations: CLOCK_MONOTONIC ns at which
+ * a receive stops polling, 0 if it must not poll.
+ */
+uint64_t km__spin_deadline(const struct km_transport *t);
+/** km__spin_more() - yield the CPU once; false once @deadline passed. */
+bool km__spin_more(uint64_t deadline);
 
 /** km_transport_sendv() - send all of @iov; sticky error on failure. */
 int km_transport_sendv(struct km_transport *t, const struct iovec *iov,

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define KM_WIRE_MAGIC 0x49524d4bu /* "KMRI" as bytes on the wire */
-#define KM_WIRE_VERSION 1
+#define KM_WIRE_VERSION 2
 #define KM_WIRE_HDR_SIZE 16
 #define KM_PAGE_SIZE 4096u
 #define KM_NONCE_SIZE 32
@@ -128,7 +128,7 @@ struct km_msg_state {
 struct km_msg_commit {
 	uint64_t epoch;
 	uint64_t generation;
-	uint64_t digest; /* XXH3-64 of every PAGES/STATE body of the epoch */
+	uint64_t digest; /* CRC-64/XZ of every PAGES/STATE body (digest.h) */
 	uint32_t flags;
 	uint32_t nmsgs; /* PAGES + STATE messages in the epoch */
 	uint8_t mac[KM_MAC_SIZE]; /* valid if flags & KM_COMMIT_MAC */

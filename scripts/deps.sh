@@ -18,7 +18,7 @@ PKGS=(
 	libcmap-dev libcfg-dev libqb-dev libsystemd-dev libconfig-dev libjson-c-dev
 	# replicator
 	libibverbs-dev librdmacm-dev rdma-core ibverbs-providers rdmacm-utils
-	ibverbs-utils libxxhash-dev libsodium-dev
+	ibverbs-utils libxxhash-dev libisal-dev libsodium-dev
 	# lab
 	qemu-system-x86 busybox-static cpio kmod iproute2 nftables procps
 	psmisc file xz-utils zstd iputils-ping

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <xxhash.h>
+#include "digest.h"
 
 #include "replicator_int.h"
 
@@ -361,15 +361,15 @@ static void raw_begin(struct km_transport *t, uint64_t epoch, uint64_t gen)
 
 /* One zero-data PAGES message of @pfn; returns its body digest input. */
 static void raw_page(struct km_transport *t, uint64_t pfn, uint8_t fill,
-		     XXH3_state_t *x)
+		     uint64_t *d)
 {
 	struct km_page_run run = { pfn, 1, 0 };
 	uint8_t buf[64], page[KM_PAGE_SIZE];
 	size_t len = km_wire_encode_pages(buf, &run, 1, 1);
 
 	memset(page, fill, sizeof(page));
-	XXH3_64bits_update(x, buf + KM_WIRE_HDR_SIZE, len - KM_WIRE_HDR_SIZE);
-	XXH3_64bits_update(x, page, sizeof(page));
+	*d = km_digest(*d, buf + KM_WIRE_HDR_SIZE, len - KM_WIRE_HDR_SIZE);
+	*d = km_digest(*d, page, sizeof(page));
 	raw_send(t, buf, len);
 	raw_send(t, page, sizeof(page));
 }
@@ -418,8 +418,7 @@ static void raw_case(uint64_t epoch, uint64_t gen, int corrupt, int want)
 	uint8_t before[PAGES * KM_PAGE_SIZE];
 	struct km__session s = { 0 };
 	struct km_transport *t;
-	XXH3_state_t *x = XXH3_createState();
-	uint64_t digest;
+	uint64_t digest = 0;
 
 	start(2, corrupt == 3);
 	two_epochs(corrupt == 3);
@@ -429,10 +428,8 @@ static void raw_case(uint64_t epoch, uint64_t gen, int corrupt, int want)
 	t = raw_session(&s);
 	cr_assert_eq(s.last_epoch, 2);
 	cr_assert_eq(s.generation, 5);
-	XXH3_64bits_reset(x);
 	raw_begin(t, epoch, gen);
-	raw_page(t, 9, 0x99, x);
-	digest = XXH3_64bits_digest(x);
+	raw_page(t, 9, 0x99, &digest);
 	if (corrupt == 1)
 		digest ^= 1;
 	raw_commit(t, epoch, gen, digest, corrupt == 2 ? 2 : 1, corrupt == 3);
@@ -448,7 +445,6 @@ static void raw_case(uint64_t epoch, uint64_t gen, int corrupt, int want)
 	} else {
 		cr_assert_eq(fx.replica[9 * KM_PAGE_SIZE], 0x99);
 	}
-	XXH3_freeState(x);
 	cleanup();
 }
 
@@ -505,7 +501,7 @@ Test(engine, commit_for_other_epoch_rejected)
 	start(1, false);
 	t = raw_session(&s);
 	raw_begin(t, 1, 1);
-	raw_commit(t, 2, 1, XXH3_64bits(NULL, 0), 0, false);
+	raw_commit(t, 2, 1, 0, 0, false);
 	cr_assert_eq(raw_reply(t, 1, -KM_ESEQUENCE), -KM_ESEQUENCE);
 	km_transport_close(t);
 	join();
@@ -517,17 +513,15 @@ Test(engine, pages_before_begin_rejected)
 {
 	struct km__session s = { 0 };
 	struct km_transport *t;
-	XXH3_state_t *x = XXH3_createState();
+	uint64_t d = 0;
 
-	XXH3_64bits_reset(x);
 	start(1, false);
 	t = raw_session(&s);
-	raw_page(t, 1, 1, x);
+	raw_page(t, 1, 1, &d);
 	cr_assert_eq(raw_reply(t, 1, -KM_ESEQUENCE), -KM_ESEQUENCE);
 	km_transport_close(t);
 	join();
 	cr_assert_eq(fx.ret[0], -KM_ESEQUENCE);
-	XXH3_freeState(x);
 	cleanup();
 }
 

@@ -7,6 +7,7 @@
 
 #include "replicator_int.h"
 #include "wire.h"
+#include "digest.h"
 
 #define MEM_PAGES 1024
 
@@ -156,7 +157,10 @@ Test(wire, wrong_version)
 {
 	size_t len = begin_msg();
 
-	buf[4] = 2;
+	buf[4] = KM_WIRE_VERSION + 1;
+	cr_assert_eq(decode(len), -KM_EVERSION);
+	/* Version 1 had another epoch digest: refused, not misread. */
+	buf[4] = 1;
 	cr_assert_eq(decode(len), -KM_EVERSION);
 }
 
@@ -319,4 +323,15 @@ Test(stats, percentiles)
 	cr_assert_eq(st.pages, 200);
 	cr_assert_eq(st.pause_p50_ns, 50000);
 	cr_assert_eq(st.pause_p99_ns, 99000);
+}
+
+/* The epoch digest is CRC-64/XZ, as docs/protocol.md says, and chains. */
+Test(wire, epoch_digest_is_crc64_xz)
+{
+	static const char check[] = "123456789";
+
+	cr_assert_eq(km_digest(0, check, 9), 0x995dc9bbdf1939faull);
+	cr_assert_eq(km_digest(km_digest(0, check, 4), check + 4, 5),
+		     0x995dc9bbdf1939faull);
+	cr_assert_eq(km_digest(0, NULL, 0), 0);
 }
