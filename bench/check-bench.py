@@ -12,7 +12,7 @@ import sys
 
 FIELDS = ("transport", "pages", "pause_p50_us", "pause_p99_us",
           "floor_p50_us", "floor_p99_us", "ratio_p50", "ratio_p99",
-          "wire_bytes_ratio")
+          "wire_bytes_ratio", "placement", "spin_us")
 
 bench = sys.argv[1]
 if sys.argv[2:] == ["--lab-rdma"]:

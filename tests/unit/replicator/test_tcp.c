@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "transport.h"
 
@@ -142,6 +144,48 @@ Test(tcp, receive_timeout)
 	make_pair(&p);
 	cr_assert_eq(p.a->ops->set_timeout(p.a, 50), 0);
 	cr_assert_eq(km_transport_recv(p.a, &b, 1), -ETIMEDOUT);
+	free_pair(&p);
+}
+
+/* Sends one byte on @arg after 20 ms. */
+static void *send_late(void *arg)
+{
+	struct timespec d = { 0, 20 * 1000 * 1000 };
+
+	nanosleep(&d, NULL);
+	cr_assert_eq(km_transport_send(arg, "x", 1), 0);
+	return NULL;
+}
+
+/* Voluntary context switches of this thread while receiving one byte. */
+static long sleeps_in_recv(struct pair *p, unsigned int spin_us)
+{
+	struct rusage a, b;
+	pthread_t th;
+	uint8_t c = 0;
+
+	km_transport_set_spin(p->a, spin_us);
+	cr_assert_eq(pthread_create(&th, NULL, send_late, p->b), 0);
+	getrusage(RUSAGE_THREAD, &a);
+	cr_assert_eq(km_transport_recv(p->a, &c, 1), 0);
+	getrusage(RUSAGE_THREAD, &b);
+	pthread_join(th, NULL);
+	cr_assert_eq(c, 'x');
+	return b.ru_nvcsw - a.ru_nvcsw;
+}
+
+/*
+ * A receive with a spin time polls (yielding, which is not a voluntary
+ * switch) instead of sleeping; once the spin time is over it sleeps.
+ */
+Test(tcp, spin_polls_then_sleeps)
+{
+	struct pair p;
+
+	make_pair(&p);
+	cr_assert_eq(sleeps_in_recv(&p, 500000), 0, "slept while polling");
+	cr_assert_geq(sleeps_in_recv(&p, 1000), 1, "never slept");
+	cr_assert_geq(sleeps_in_recv(&p, 0), 1, "never slept");
 	free_pair(&p);
 }
 
