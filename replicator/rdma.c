@@ -575,16 +575,17 @@ static int cq_drain(struct rdma_conn *c)
 /* Poll the CQ for the spin time (transport.h): 1 if something came. */
 static int cq_spin(struct rdma_conn *c)
 {
-	uint64_t spin = km__spin_deadline(&c->base);
+	struct km_spin spin;
 	int n;
 
-	if (!spin)
+	km__spin_start(&c->base, &spin);
+	if (!spin.deadline)
 		return 0;
 	do {
 		n = cq_drain(c);
 		if (n)
 			return n < 0 ? n : 1;
-	} while (c->state == RS_CONNECTED && km__spin_more(spin));
+	} while (c->state == RS_CONNECTED && km__spin_more(&spin));
 	return 0;
 }
 

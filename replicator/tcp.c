@@ -248,7 +248,7 @@ static int tcp_sendv(struct km_transport *t, const struct iovec *iov,
 }
 
 /* Poll without sleeping until something arrives or @deadline passes. */
-static ssize_t recv_spin(int fd, void *buf, size_t len, uint64_t deadline)
+static ssize_t recv_spin(int fd, void *buf, size_t len, struct km_spin *s)
 {
 	ssize_t n;
 
@@ -256,21 +256,23 @@ static ssize_t recv_spin(int fd, void *buf, size_t len, uint64_t deadline)
 		n = recv(fd, buf, len, MSG_DONTWAIT);
 		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
 			return n;
-	} while (km__spin_more(deadline));
+	} while (km__spin_more(s));
 	errno = EAGAIN;
 	return -1;
 }
 
 static int recv_some(struct tcp_conn *c, void *buf, size_t len, size_t min)
 {
-	uint64_t spin = km__spin_deadline(&c->base);
+	struct km_spin spin;
 	size_t got = 0;
 	ssize_t n = -1;
 
+	km__spin_start(&c->base, &spin);
 	while (got < min) {
-		if (spin)
-			n = recv_spin(c->fd, (char *)buf + got, len - got, spin);
-		if (!spin || (n < 0 && errno == EAGAIN))
+		if (spin.deadline)
+			n = recv_spin(c->fd, (char *)buf + got, len - got,
+				      &spin);
+		if (!spin.deadline || (n < 0 && errno == EAGAIN))
 			n = recv(c->fd, (char *)buf + got, len - got,
 				 len == min ? MSG_WAITALL : 0);
 		if (n < 0 && errno == EINTR)
@@ -281,7 +283,7 @@ static int recv_some(struct tcp_conn *c, void *buf, size_t len, size_t min)
 			return -ECONNRESET;
 		got += (size_t)n;
 		/* Data keeps coming: poll again for the next piece. */
-		spin = km__spin_deadline(&c->base);
+		km__spin_start(&c->base, &spin);
 	}
 	return (int)(got > INT_MAX ? INT_MAX : got);
 }

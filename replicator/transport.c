@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Transport-neutral wrappers that keep the sticky stream error. */
 #include <sched.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,21 +20,38 @@ const struct km_transport_ops *km_transport_find(const char *name)
 	return NULL;
 }
 
-uint64_t km__spin_deadline(const struct km_transport *t)
+static long involuntary_switches(void)
 {
-	return t->spin_us ? km__now_ns() + t->spin_us * 1000ull : 0;
+	struct rusage ru;
+
+	return getrusage(RUSAGE_THREAD, &ru) ? -1 : ru.ru_nivcsw;
+}
+
+void km__spin_start(const struct km_transport *t, struct km_spin *s)
+{
+	s->deadline = t->spin_us ? km__now_ns() + t->spin_us * 1000ull : 0;
+	s->switches = s->deadline ? involuntary_switches() : 0;
 }
 
 /*
- * The yield matters when both ends share a CPU: the peer that has to
- * produce the answer runs instead of the poller.
+ * Poll only while nobody else wants this CPU. Yields that switched to
+ * another task (counted as involuntary switches; interrupts are not)
+ * mean someone else needs the CPU: perhaps the very peer that has to
+ * produce the answer (both ends on one CPU), perhaps other work. Polling
+ * on would steal its time, so the caller goes to sleep instead. One
+ * switch is forgiven: kernel housekeeping threads (rcu_preempt every few
+ * milliseconds) take the CPU for microseconds and are gone again.
  */
-bool km__spin_more(uint64_t deadline)
+#define SPIN_SWITCHES_MAX 2
+
+bool km__spin_more(struct km_spin *s)
 {
-	if (!deadline)
+	if (!s->deadline)
 		return false;
 	sched_yield();
-	return km__now_ns() < deadline;
+	if (involuntary_switches() - s->switches >= SPIN_SWITCHES_MAX)
+		return false;
+	return km__now_ns() < s->deadline;
 }
 
 const char *km_transport_last_error(void)

@@ -128,13 +128,19 @@ static inline void km_transport_set_spin(struct km_transport *t,
 	t->spin_us = us;
 }
 
+/* One poll of a receive, for implementations. */
+struct km_spin {
+	uint64_t deadline; /* CLOCK_MONOTONIC ns; 0: do not poll */
+	long switches; /* this thread's involuntary switches so far */
+};
+
+/** km__spin_start() - start polling as &km_transport.spin_us says. */
+void km__spin_start(const struct km_transport *t, struct km_spin *s);
 /**
- * km__spin_deadline() - for implementations: CLOCK_MONOTONIC ns at which
- * a receive stops polling, 0 if it must not poll.
+ * km__spin_more() - yield the CPU once; false once the deadline passed or
+ * another task ran on this CPU meanwhile (then the caller sleeps).
  */
-uint64_t km__spin_deadline(const struct km_transport *t);
-/** km__spin_more() - yield the CPU once; false once @deadline passed. */
-bool km__spin_more(uint64_t deadline);
+bool km__spin_more(struct km_spin *s);
 
 /** km_transport_sendv() - send all of @iov; sticky error on failure. */
 int km_transport_sendv(struct km_transport *t, const struct iovec *iov,
