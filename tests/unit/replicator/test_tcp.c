@@ -149,12 +149,13 @@ Test(tcp, receive_timeout)
 	free_pair(&p);
 }
 
-static volatile bool hog_stop;
+/* Atomic: GCC's UBSan build turned a volatile bool loop into one load. */
+static bool hog_stop;
 
 static void *hog(void *arg)
 {
 	(void)arg;
-	while (!hog_stop)
+	while (!__atomic_load_n(&hog_stop, __ATOMIC_RELAXED))
 		;
 	return NULL;
 }
@@ -265,12 +266,12 @@ Test(tcp, spin_gives_way_to_a_busy_cpu)
 		     0);
 	make_pair(&p);
 	pin_self(cpu);
-	hog_stop = false;
+	__atomic_store_n(&hog_stop, false, __ATOMIC_RELAXED);
 	/* The hog inherits the pinning: both want this one CPU. */
 	cr_assert_eq(pthread_create(&th, NULL, hog, NULL), 0);
 	cr_assert_geq(sleeps_in_recv(&p, 500000), 1,
 		      "polled on while another task wanted the CPU");
-	hog_stop = true;
+	__atomic_store_n(&hog_stop, true, __ATOMIC_RELAXED);
 	pthread_join(th, NULL);
 	cr_assert_eq(pthread_setaffinity_np(pthread_self(), sizeof(saved),
 					    &saved),
