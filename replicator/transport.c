@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Transport-neutral wrappers that keep the sticky stream error. */
 #include <sched.h>
-#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <sys/resource.h>
 
 #include "transport.h"
 

@@ -131,7 +131,7 @@ static inline void km_transport_set_spin(struct km_transport *t,
 /* One poll of a receive, for implementations. */
 struct km_spin {
 	uint64_t deadline; /* CLOCK_MONOTONIC ns; 0: do not poll */
-	long switches; /* this thread's involuntary switches so far */
+	long switches; /* this thread's involuntary switches at the start */
 };
 
 /** km__spin_start() - start polling as &km_transport.spin_us says. */
