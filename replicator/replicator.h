@@ -184,7 +184,18 @@ struct km_secondary_config {
 	void *opaque;
 	/* Polling inside an epoch, as km_primary_config.spin_us. */
 	unsigned int spin_us;
+	/*
+	 * Once an epoch has begun, the longest wait for more of it before
+	 * the session ends with -ETIMEDOUT (its staged data dropped): a
+	 * primary that hangs mid-epoch (frozen, stopped, or a host whose
+	 * kernel still answers TCP) is noticed. 0:
+	 * KM_EPOCH_TIMEOUT_MS_DEFAULT. Between epochs there is no bound: an
+	 * idle guest sends nothing.
+	 */
+	unsigned int epoch_timeout_ms;
 };
+
+#define KM_EPOCH_TIMEOUT_MS_DEFAULT 10000u
 
 struct km_secondary;
 

@@ -423,6 +423,12 @@ static int recv_commit(struct km_secondary *s, struct km_transport *t,
 	return check_commit(s, &c, body);
 }
 
+static unsigned int epoch_timeout(const struct km_secondary *s)
+{
+	return s->cfg.epoch_timeout_ms ? s->cfg.epoch_timeout_ms :
+					 KM_EPOCH_TIMEOUT_MS_DEFAULT;
+}
+
 static int recv_epoch(struct km_secondary *s, struct km_transport *t)
 {
 	uint8_t raw[KM_WIRE_HDR_SIZE];
@@ -430,9 +436,14 @@ static int recv_epoch(struct km_secondary *s, struct km_transport *t)
 	int r;
 
 	r = recv_begin(s, t);
-	/* The rest of the epoch follows at once: poll for it (transport.h). */
-	if (!r)
+	/*
+	 * The rest of the epoch follows at once: poll for it (transport.h),
+	 * and give up on a primary that stops sending in the middle.
+	 */
+	if (!r) {
 		km_transport_set_spin(t, s->spin_us);
+		r = t->ops->set_timeout(t, epoch_timeout(s));
+	}
 	while (!r) {
 		r = recv_hdr(s, t, raw, &h);
 		if (r)
@@ -451,6 +462,8 @@ static int recv_epoch(struct km_secondary *s, struct km_transport *t)
 	}
 	/* Between epochs the wait may be long: sleep, leave the CPU. */
 	km_transport_set_spin(t, 0);
+	if (!t->err)
+		r = r ?: t->ops->set_timeout(t, 0);
 	return r;
 }
 
@@ -516,6 +529,12 @@ static int end_session(struct km_secondary *s, struct km_transport *t, int r)
 			s->err, sizeof(s->err),
 			"the primary closed the connection %s; replica stays at epoch %llu",
 			idle ? "between epochs" : "in the middle of an epoch",
+			(unsigned long long)s->epoch);
+	else if (r == -ETIMEDOUT && !idle && !s->err[0])
+		snprintf(
+			s->err, sizeof(s->err),
+			"epoch %llu incomplete: nothing more from the primary for %u ms in the middle of it; staged data dropped, replica stays at epoch %llu",
+			(unsigned long long)s->begin.epoch, epoch_timeout(s),
 			(unsigned long long)s->epoch);
 	else if (!s->err[0])
 		snprintf(s->err, sizeof(s->err),

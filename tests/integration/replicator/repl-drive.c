@@ -13,10 +13,12 @@
  *
  * HASH is XXH3-64 of the whole memory. --die-at-byte wraps the
  * transport in one that sends exactly X bytes and then SIGKILLs itself:
- * a primary dying at a chosen byte of the stream.
+ * a primary dying at a chosen byte of the stream. --stall-at-byte X does
+ * the same with SIGSTOP: a primary that hangs there, connection open.
  *
  * The secondary takes --staging-pages N (the most pages one epoch may
- * carry; default all of memory).
+ * carry; default all of memory) and --epoch-timeout-ms T (how long it
+ * waits for more of a begun epoch).
  *
  * Both roles take --transport tcp|rdma (default tcp) and --addr A: the
  * secondary listens on A (default 127.0.0.1), the primary connects to A
@@ -56,10 +58,12 @@ struct opts {
 	bool sync;
 	bool data_auth;
 	long long die_at;
+	int die_sig; /* SIGKILL, or SIGSTOP for --stall-at-byte */
 	const struct km_transport_ops *ops;
 	const char *addr;
 	unsigned int reps;
 	uint64_t staging_pages;
+	unsigned int epoch_timeout_ms;
 	unsigned int kill_window_ms;
 	long long die_range;
 	int ready_fd; /* --reps child: tell the parent we are connected */
@@ -130,6 +134,7 @@ static int run_secondary(const struct opts *o)
 		.key_len = strlen(o->key),
 		.data_auth = o->data_auth,
 		.staging_pages = o->staging_pages,
+		.epoch_timeout_ms = o->epoch_timeout_ms,
 		.applied = on_applied,
 		.opaque = &rep,
 	};
@@ -180,6 +185,7 @@ struct dying {
 	struct km_transport *inner;
 	long long left;
 	long long sent;
+	int sig;
 };
 
 static int dying_sendv(struct km_transport *t, const struct iovec *iov, int n)
@@ -204,7 +210,8 @@ static int dying_sendv(struct km_transport *t, const struct iovec *iov, int n)
 	}
 	if (k)
 		d->inner->ops->sendv(d->inner, cut, k);
-	raise(SIGKILL);
+	fflush(stdout);
+	raise(d->sig);
 	return -EIO;
 }
 
@@ -250,7 +257,8 @@ static const struct km_transport_ops dying_ops = {
 	.close = dying_close,
 };
 
-static struct km_transport *wrap_dying(struct km_transport *inner, long long at)
+static struct km_transport *wrap_dying(struct km_transport *inner,
+				       long long at, int sig)
 {
 	struct dying *d = calloc(1, sizeof(*d));
 
@@ -259,6 +267,7 @@ static struct km_transport *wrap_dying(struct km_transport *inner, long long at)
 	d->base.ops = &dying_ops;
 	d->inner = inner;
 	d->left = at;
+	d->sig = sig;
 	return &d->base;
 }
 
@@ -385,7 +394,7 @@ static int run_primary(const struct opts *o)
 		goto out_free;
 	}
 	if (o->die_at >= 0)
-		t = wrap_dying(t, o->die_at);
+		t = wrap_dying(t, o->die_at, o->die_sig);
 	r = km_primary_create(&cfg, t, &p, err, sizeof(err));
 	if (r) {
 		fprintf(stderr, "primary: %s\n", err);
@@ -480,12 +489,14 @@ static void parse(int argc, char **argv, struct opts *o)
 		{ "sync", 0, 0, 'y' },
 		{ "data-auth", 0, 0, 'a' },
 		{ "die-at-byte", 1, 0, 'd' },
+		{ "stall-at-byte", 1, 0, 'x' },
 		{ "transport", 1, 0, 't' },
 		{ "addr", 1, 0, 'A' },
 		{ "reps", 1, 0, 'r' },
 		{ "kill-window-ms", 1, 0, 'w' },
 		{ "die-range", 1, 0, 'D' },
 		{ "staging-pages", 1, 0, 'P' },
+		{ "epoch-timeout-ms", 1, 0, 'T' },
 		{ 0 },
 	};
 	int c;
@@ -497,6 +508,7 @@ static void parse(int argc, char **argv, struct opts *o)
 			    .epochs = 10,
 			    .gen = 1,
 			    .die_at = -1,
+			    .die_sig = SIGKILL,
 			    .ops = &km_tcp_ops,
 			    .addr = "127.0.0.1",
 			    .kill_window_ms = 200,
@@ -539,6 +551,10 @@ static void parse(int argc, char **argv, struct opts *o)
 		case 'd':
 			o->die_at = atoll(optarg);
 			break;
+		case 'x':
+			o->die_at = atoll(optarg);
+			o->die_sig = SIGSTOP;
+			break;
 		case 't':
 			o->ops = km_transport_find(optarg);
 			if (!o->ops) {
@@ -561,6 +577,9 @@ static void parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'P':
 			o->staging_pages = strtoull(optarg, NULL, 0);
+			break;
+		case 'T':
+			o->epoch_timeout_ms = (unsigned int)atoi(optarg);
 			break;
 		default:
 			exit(2);

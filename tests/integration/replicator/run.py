@@ -9,7 +9,10 @@ TCP loopback (127.0.0.1), driven by repl-drive.
                         many times: the replica is always exactly the last
                         committed epoch
   run.py corrupt DRIVE  byte flips and truncation injected on the wire by a
-                        proxy: rejected, replica at the last acked epoch
+                        proxy: rejected, replica at the last acked epoch;
+                        a primary that stops sending mid-epoch with the
+                        connection open: the secondary gives up after
+                        its epoch timeout, replica at the last epoch
   run.py auth    DRIVE  wrong key and a replayed recorded session: refused,
                         replica unchanged
 
@@ -192,8 +195,9 @@ def torn(drive, reps=300, epochs=20):
 
 class Proxy(threading.Thread):
     """Forwards one connection; mutates the primary->secondary direction
-    at byte `at`: flip one bit, or cut both connections there. Records
-    that direction when `record` is a list."""
+    at byte `at`: flip one bit, cut both connections there, or stall
+    (forward nothing more, keep both open). Records that direction when
+    `record` is a list."""
 
     def __init__(self, to_port, mode=None, at=-1, record=None):
         super().__init__(daemon=True)
@@ -202,6 +206,7 @@ class Proxy(threading.Thread):
         self.ls.listen(1)
         self.port = self.ls.getsockname()[1]
         self.to_port, self.mode, self.at, self.record = to_port, mode, at, record
+        self.unstall = threading.Event()
         self.start()
 
     def pump(self, a, b, mutate):
@@ -217,6 +222,10 @@ class Proxy(threading.Thread):
                     i = self.at - done
                     if self.mode == "flip":
                         data = data[:i] + bytes([data[i] ^ 0x04]) + data[i + 1:]
+                    elif self.mode == "stall":
+                        b.sendall(data[:i])
+                        self.unstall.wait(60)
+                        raise ConnectionError("stalled")
                     else:
                         b.sendall(data[:i])
                         raise ConnectionError("cut")
@@ -275,8 +284,35 @@ def corrupt_targeted(drive):
         print("corrupt: %s flipped -> %d: %s" % (what, want, s["text"]))
 
 
+def stall(drive):
+    """The primary's stream stops inside epoch 2's page data, the
+    connection stays open (a hung primary, or a host whose kernel still
+    answers): the secondary ends the session after its epoch timeout with
+    epoch 2 dropped and the replica at epoch 1."""
+    one = stream_len(drive, 1)
+    sec = Secondary(drive, extra=("--epoch-timeout-ms", "300"))
+    px = Proxy(sec.port, "stall", one + 400)
+    p = primary(drive, px.port, 1, 3)
+    t0 = time.monotonic()
+    s = sec.read_session(timeout=20)
+    took = time.monotonic() - t0
+    px.unstall.set()
+    p.kill()
+    p.communicate(timeout=10)
+    sec.close()
+    px.join(10)
+    if s["ret"] != -110 or s["epoch"] != 1 or "incomplete" not in s["text"]:
+        fail("stall in epoch 2: want -110 at epoch 1, got %r" % s)
+    if s["hash"] != sec.applied.get(1):
+        fail("stall: replica %s is not epoch 1's %s" % (s["hash"],
+                                                          sec.applied.get(1)))
+    print("corrupt: stall at byte %d -> %d after %.1fs: %s"
+          % (one + 400, s["ret"], took, s["text"]))
+
+
 def corrupt(drive, reps=60, epochs=12):
     corrupt_targeted(drive)
+    stall(drive)
     approx = stream_len(drive, epochs)
     seed = int(time.time())
     print("corrupt: stream of %d bytes, random seed %d" % (approx, seed))

@@ -11,6 +11,9 @@ from 192.0.2.2 (rxe1).
   rdma.py DRIVE staging an epoch larger than the secondary's staging area:
                         refused (ENOSPC), the primary told why, the replica
                         at the last acked epoch
+  rdma.py DRIVE stall   the primary stops (SIGSTOP) inside epoch 2 with its
+                        connection open: the secondary gives up after its
+                        epoch timeout, the replica at epoch 1
   rdma.py DRIVE torn    kill -9 of the primary at random bytes and random
                         times, REPS times against one secondary: the replica
                         is always the last committed epoch
@@ -125,6 +128,35 @@ def memlock(drive, port):
         fail("memlock: exit %d, no clear message: %r" % (p.returncode,
                                                         p.stderr))
     print("memlock: " + p.stderr.strip(), flush=True)
+
+
+def stall(drive):
+    """A primary that hangs mid-epoch: RDMA has no keepalive of its own
+    and the peer's kernel keeps the connection up, so only the
+    secondary's epoch timeout ends the wait. Epoch 2 is dropped, the
+    replica stays at epoch 1."""
+    sec = Secondary(drive, 1)
+    p = run_primary(drive, sec.port, 31, 1, ("--die-at-byte", str(1 << 40)))
+    one = parse_primary(p.stdout.splitlines())[2]["sent"]
+    sec.read_session()
+    sec.close()
+    sec = Secondary(drive, 1, ("--epoch-timeout-ms", "2000"))
+    p = subprocess.Popen(
+        primary_cmd(drive, sec.port, 31, 3,
+                    ("--stall-at-byte", str(one + 400))),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    s = sec.read_session()
+    took = time.monotonic() - t0
+    p.kill()
+    p.communicate(timeout=20)
+    sec.close()
+    if s["ret"] != -110 or s["epoch"] != 1 or "incomplete" not in s["text"]:
+        fail("stall: want -110 at epoch 1, got %r" % s)
+    if not s["consistent"] or s["hash"] != sec.applied.get(1):
+        fail("stall: replica %r is not epoch 1's %s" % (s, sec.applied))
+    print("stall: at byte %d, session ended after %.1f s: %s"
+          % (one + 400, took, s["text"]), flush=True)
 
 
 def basic(drive):
@@ -291,7 +323,8 @@ def main():
     for scenario in sys.argv[2:]:
         t0 = time.monotonic()
         DEADLINE = t0 + BUDGET
-        {"basic": basic, "torn": torn, "staging": staging}[scenario](drive)
+        {"basic": basic, "torn": torn, "staging": staging,
+         "stall": stall}[scenario](drive)
         print("PASS %s (%.1f s)" % (scenario, time.monotonic() - t0),
               flush=True)
 

@@ -95,6 +95,9 @@ static void *serve(void *arg)
 	return NULL;
 }
 
+/* The secondary's epoch timeout for the next start(); 0: the default. */
+static unsigned int epoch_timeout_ms;
+
 static void start(int nsessions, bool data_auth)
 {
 	struct km_secondary_config cfg = {
@@ -103,6 +106,7 @@ static void start(int nsessions, bool data_auth)
 		.key_len = sizeof(key),
 		.data_auth = data_auth,
 		.applied = on_applied,
+		.epoch_timeout_ms = epoch_timeout_ms,
 	};
 
 	fds_before = count_fds();
@@ -506,6 +510,32 @@ Test(engine, commit_for_other_epoch_rejected)
 	km_transport_close(t);
 	join();
 	cr_assert_eq(km_secondary_epoch(fx.sec), 0);
+	cleanup();
+}
+
+/*
+ * A primary that stops sending inside an epoch, connection open: the
+ * secondary gives up after its epoch timeout, says so, and applies none
+ * of what it staged.
+ */
+Test(engine, stalled_epoch_times_out)
+{
+	struct km__session s = { 0 };
+	struct km_transport *t;
+	uint64_t d = 0;
+
+	epoch_timeout_ms = 200;
+	start(1, false);
+	t = raw_session(&s);
+	raw_begin(t, 1, 1);
+	raw_page(t, 3, 0x33, &d);
+	join();
+	cr_assert_eq(fx.ret[0], -ETIMEDOUT);
+	cr_assert(strstr(fx.msg[0], "epoch 1 incomplete"), "%s", fx.msg[0]);
+	cr_assert(strstr(fx.msg[0], "200 ms"), "%s", fx.msg[0]);
+	cr_assert_eq(km_secondary_epoch(fx.sec), 0);
+	cr_assert_eq(fx.replica[3 * KM_PAGE_SIZE], 0, "a staged page applied");
+	km_transport_close(t);
 	cleanup();
 }
 
