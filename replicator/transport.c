@@ -29,7 +29,7 @@ static long involuntary_switches(void)
 void km__spin_start(const struct km_transport *t, struct km_spin *s)
 {
 	s->deadline = t->spin_us ? km__now_ns() + t->spin_us * 1000ull : 0;
-	s->switches = s->deadline ? involuntary_switches() : 0;
+	s->switches = -1;
 }
 
 /*
@@ -47,6 +47,8 @@ bool km__spin_more(struct km_spin *s)
 {
 	if (!s->deadline)
 		return false;
+	if (s->switches < 0)
+		s->switches = involuntary_switches();
 	sched_yield();
 	if (involuntary_switches() - s->switches >= SPIN_SWITCHES_MAX)
 		return false;

@@ -131,7 +131,9 @@ static inline void km_transport_set_spin(struct km_transport *t,
 /* One poll of a receive, for implementations. */
 struct km_spin {
 	uint64_t deadline; /* CLOCK_MONOTONIC ns; 0: do not poll */
-	long switches; /* this thread's involuntary switches at the start */
+	/* this thread's involuntary switches before its first yield, -1
+	 * until then (a receive that finds data at once costs no getrusage) */
+	long switches;
 };
 
 /** km__spin_start() - start polling as &km_transport.spin_us says. */
