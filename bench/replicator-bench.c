@@ -530,11 +530,8 @@ static void print_json(uint32_t pages, bool auth, struct result *r)
 	json_object_object_add(o, "data_auth", json_object_new_boolean(auth));
 	json_object_object_add(o, "placement",
 			       json_object_new_string(place_names[opt.place]));
-	json_object_object_add(
-		o, "spin_us",
-		json_object_new_int(opt.spin_us == KM_SPIN_NEVER ? 0 :
-				    opt.spin_us	     ? (int)opt.spin_us :
-							 (int)KM_SPIN_US_DEFAULT));
+	json_object_object_add(o, "spin_us",
+			       json_object_new_int((int)km_spin_us(opt.spin_us)));
 	json_object_object_add(o, "pages", json_object_new_int(pages));
 	json_object_object_add(o, "epochs", json_object_new_int((int)r->n));
 	json_object_object_add(o, "pause_p50_us", json_object_new_double(p50));

@@ -438,7 +438,7 @@ static int attach(struct km_primary *p, struct km_transport *t)
 	int r = t->ops->set_timeout(t, p->cfg.ack_timeout_ms);
 
 	/* Everything the primary receives is an answer it waits for. */
-	km_transport_set_spin(t, km__spin_us(p->cfg.spin_us));
+	km_transport_set_spin(t, km_spin_us(p->cfg.spin_us));
 	r = r	  ?:
 		    km_transport_register(t, p->cfg.mem, p->cfg.mem_size,
 					  KM_MEM_SOURCE);

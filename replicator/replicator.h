@@ -86,6 +86,14 @@ struct km_primary_config {
 #define KM_SPIN_US_DEFAULT 100u
 #define KM_SPIN_NEVER UINT32_MAX
 
+/** km_spin_us() - the polling time, in us, a configured spin_us means. */
+static inline unsigned int km_spin_us(unsigned int cfg)
+{
+	if (cfg == KM_SPIN_NEVER)
+		return 0;
+	return cfg ? cfg : KM_SPIN_US_DEFAULT;
+}
+
 struct km_primary;
 
 /**

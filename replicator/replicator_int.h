@@ -51,14 +51,6 @@ int km__auth_client(struct km_transport *t, const uint8_t *key, size_t key_len,
 int km__auth_server(struct km_transport *t, const uint8_t *key, size_t key_len,
 		    struct km__session *s, char *err, size_t errlen);
 
-/** km__spin_us() - a configured spin_us as the transport takes it. */
-static inline unsigned int km__spin_us(unsigned int cfg)
-{
-	if (cfg == KM_SPIN_NEVER)
-		return 0;
-	return cfg ? cfg : KM_SPIN_US_DEFAULT;
-}
-
 struct km__stats_ring {
 	struct km_stats tot;
 	uint64_t pause[KM_STATS_WINDOW];

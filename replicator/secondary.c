@@ -58,7 +58,6 @@ struct km_secondary {
 	struct km_msg_begin begin; /* the epoch in flight */
 	uint32_t nmsgs;
 	bool in_epoch; /* BEGIN accepted, COMMIT not yet */
-	unsigned int spin_us; /* polling inside an epoch */
 	uint64_t digest; /* of the epoch so far (digest.h) */
 	crypto_generichash_state mac;
 	struct km__session sess;
@@ -441,7 +440,7 @@ static int recv_epoch(struct km_secondary *s, struct km_transport *t)
 	 * and give up on a primary that stops sending in the middle.
 	 */
 	if (!r) {
-		km_transport_set_spin(t, s->spin_us);
+		km_transport_set_spin(t, km_spin_us(s->cfg.spin_us));
 		r = t->ops->set_timeout(t, epoch_timeout(s));
 	}
 	while (!r) {
@@ -462,9 +461,7 @@ static int recv_epoch(struct km_secondary *s, struct km_transport *t)
 	}
 	/* Between epochs the wait may be long: sleep, leave the CPU. */
 	km_transport_set_spin(t, 0);
-	if (!t->err)
-		r = r ?: t->ops->set_timeout(t, 0);
-	return r;
+	return r ?: t->ops->set_timeout(t, 0);
 }
 
 static void apply_state(struct km_secondary *s)
@@ -619,7 +616,6 @@ int km_secondary_create(const struct km_secondary_config *cfg,
 	if (!s)
 		return -ENOMEM;
 	s->cfg = *cfg;
-	s->spin_us = km__spin_us(cfg->spin_us);
 	s->npages = cfg->mem_size / KM_PAGE_SIZE;
 	s->stage_pages = cfg->staging_pages && cfg->staging_pages < s->npages ?
 				 cfg->staging_pages :
